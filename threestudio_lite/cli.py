@@ -1,0 +1,207 @@
+"""The ``threestudio-lite`` command.
+
+Config fields are overridden threestudio-style with ``key.path=value`` arguments after the prompt,
+e.g. ``threestudio-lite text-to-3d "a red cube" --out runs/cube stages.0.steps=300 stages.0.guidance.guidance_scale=30``.
+Bad input is reported as one line on stderr with exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config_io import ConfigError
+
+EXIT_BAD_INPUT = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT):
+    print(f"threestudio-lite: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _scale_steps(config, total: int):
+    """Set stage lengths so that they add up to ``total`` in their preset proportions."""
+    if total < len(config.stages):
+        raise ConfigError(f"--steps must be at least the number of stages ({len(config.stages)})")
+    preset_total = sum(s.steps for s in config.stages)
+    left = total
+    for i, stage in enumerate(config.stages):
+        share = left if i == len(config.stages) - 1 else max(1, round(total * stage.steps / preset_total))
+        stage.steps = share
+        left -= share
+    return config
+
+
+def cmd_text_to_3d(args) -> None:
+    from . import runs
+    from .config import load_config
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        config = runs.load_run_config(run_dir)
+        if args.prompt or args.overrides:
+            raise runs.UserError("--resume continues a run with its saved config: give no prompt or overrides")
+    else:
+        if args.prompt is None or not args.prompt.strip():
+            raise runs.UserError("the prompt is empty")
+        if not args.out:
+            raise runs.UserError("--out DIR is required (where the run folder goes)")
+        run_dir = Path(args.out)
+        overrides = list(args.overrides)
+        config = load_config(args.config, overrides)
+        config.prompt = args.prompt
+        if args.seed is not None:
+            config.seed = args.seed
+        if args.device:
+            config.device = args.device
+        if args.steps is not None:
+            _scale_steps(config, args.steps)
+    if args.no_progress:
+        config.trainer.progress_bar = False
+    metrics = runs.run(config, run_dir, resume=bool(args.resume), overwrite=args.overwrite)
+    stages = ", ".join(f"{s['name']} {s['seconds']:.1f}s ({s['steps_per_second']:.2f} it/s)" for s in metrics["stages"])
+    print(f"stages: {stages}; export {metrics['export_seconds']:.1f}s; peak RSS {metrics['peak_rss_mb']:.0f} MiB")
+    print(f"GLB: {metrics['exports'].get('glb', '(not exported)')}")
+    print(f"turntable: {metrics['exports']['turntable_mp4']}")
+
+
+def cmd_export(args) -> None:
+    from . import runs
+    from .export.assets import export_scene
+
+    run_dir = Path(args.run_dir)
+    config, scene = runs.load_finished_scene(run_dir)
+    if args.format:
+        config.export.formats = [args.format]
+    written = export_scene(scene, config, run_dir)
+    print(json.dumps(written, indent=2))
+
+
+def cmd_config(args) -> None:
+    from .config import load_config
+    from .config_io import dump_yaml
+
+    print(dump_yaml(load_config(args.preset, list(args.overrides))), end="")
+
+
+def cmd_world_render(args) -> None:
+    from .world.render import render_caption_to_png
+
+    render_caption_to_png(args.caption, args.elevation, args.azimuth, args.distance, args.fovy, args.size, args.out)
+    print(args.out)
+
+
+def cmd_bench(args) -> None:
+    from .bench import run_bench
+
+    run_bench(Path(args.out), quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="threestudio-lite",
+        description="Text/image to 3D by score distillation, on a CPU, with priors it ships itself.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    p = sub.add_parser("text-to-3d", help="optimize a 3D asset for a text prompt and export it",
+                       usage="threestudio-lite text-to-3d PROMPT [key.path=value ...] --out DIR [options]",
+                       description="Optimize a NeRF (and later stages) for PROMPT by score distillation; "
+                       "writes config.yaml, checkpoints/, val/, export/model.glb, export/model.obj, turntable.mp4, "
+                       "metrics.json. Any config field can be set with key.path=value arguments "
+                       "(list them with `threestudio-lite config show`).")
+    p.add_argument("prompt", nargs="?", help='what to make, e.g. "a red cube"')
+    p.add_argument("--out", help="run folder to create")
+    p.add_argument("--config", default="dreamfusion", help="preset name or YAML path (default: dreamfusion)")
+    p.add_argument("--seed", type=int, help="random seed (default: the preset's)")
+    p.add_argument("--steps", type=int, help="total optimization steps, split over stages in the preset's proportions")
+    p.add_argument("--device", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed or interrupted run to its final step")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_text_to_3d)
+
+    p = sub.add_parser("export", help="re-export a finished run", description="Re-export a finished run's meshes and turntable.")
+    p.add_argument("run_dir")
+    p.add_argument("--format", choices=["glb", "obj"], help="only this mesh format (default: the run's export.formats)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("config", help="print a preset's resolved config", description="Print a preset with overrides applied, as YAML.")
+    p.add_argument("action", choices=["show"])
+    p.add_argument("preset", nargs="?", default="dreamfusion")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("world", help="the procedural world", description="Render procedural-world objects.")
+    wsub = p.add_subparsers(dest="world_command", required=True, parser_class=OneLineParser)
+    w = wsub.add_parser("render", help="render one object to an RGBA PNG", description="Render CAPTION's object to an RGBA PNG.")
+    w.add_argument("caption", help='a world caption, e.g. "a red cube"')
+    w.add_argument("--elevation", type=float, default=15.0)
+    w.add_argument("--azimuth", type=float, default=0.0)
+    w.add_argument("--distance", type=float, default=2.4)
+    w.add_argument("--fovy", type=float, default=42.5)
+    w.add_argument("--size", type=int, default=256)
+    w.add_argument("--out", required=True)
+    w.set_defaults(func=cmd_world_render)
+
+    p = sub.add_parser("bench", help="measure renderer and SDS speed", description="Renderer rays·samples/s and SDS steps/s at 64x64, with and without occupancy skipping.")
+    p.add_argument("--out", default="runs/bench", help="folder for bench.json")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; ``key.path=value`` arguments are collected as config overrides."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    takes_overrides = args.func in (cmd_text_to_3d, cmd_config)
+    bad = [a for a in extra if a.startswith("-") or "=" not in a or not takes_overrides]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)}")
+    args.overrides = extra
+    return args
+
+
+def _quiet_libraries() -> None:
+    """Keep diffusers/transformers loading chatter (progress bars, deprecation notes) off the terminal."""
+    import diffusers
+    import transformers
+
+    for lib in (diffusers.utils.logging, transformers.utils.logging):
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    _quiet_libraries()
+    from .export.mesh import ExportError
+    from .priors.loading import PriorUnavailable
+    from .runs import UserError
+    from .trainer import CheckpointError, TrainingDiverged
+
+    try:
+        args.func(args)
+    except (UserError, ConfigError, CheckpointError, PriorUnavailable) as e:
+        _fail(str(e))
+    except ExportError as e:
+        _fail(f"export failed: {e}", code=1)
+    except TrainingDiverged as e:
+        _fail(f"training stopped: {e}; the last good checkpoint is kept", code=1)
+    except KeyboardInterrupt:
+        where = getattr(args, "out", None) or getattr(args, "resume", None)
+        hint = f"; continue with: threestudio-lite text-to-3d --resume {where}" if where else ""
+        _fail(f"interrupted, checkpoint saved{hint}", code=130)
+
+
+if __name__ == "__main__":
+    main()

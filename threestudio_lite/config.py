@@ -1,0 +1,125 @@
+"""The run configuration: one typed dataclass tree, filled from a YAML preset plus ``key.path=value``
+overrides, frozen and saved beside the run's outputs as ``config.yaml``.
+
+Each part's config lives with its code (cameras, geometry, renderer, material, background, SDS, losses);
+this module assembles them. A stage fixes representation, resolution, steps and prior settings; a run
+is an ordered list of stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .config_io import ConfigError, apply_overrides, build, load_yaml
+from .data.cameras import CameraConfig
+from .geometry.implicit_volume import ImplicitVolumeConfig
+from .losses import LossConfig
+from .priors.sds import SDSConfig
+from .renderers.background import BackgroundConfig
+from .renderers.material import MaterialConfig
+from .renderers.volume import RendererConfig
+from .schedule import Schedule
+
+
+@dataclass
+class PriorConfig:
+    # "auto": the embedded default; "diffusers": a diffusers folder or hub id in ``path``;
+    # "exact-denoiser": the exact denoiser over renders of the prompt's procedural-world object.
+    kind: str = "auto"
+    path: str = ""
+    negative_prompt: str = ""
+    view_dependent: bool = True
+
+
+@dataclass
+class OptimizerConfig:
+    """AdamW; one learning rate per parameter group."""
+
+    lr_grid: float = 0.03
+    lr_mlp: float = 0.005
+    lr_background: float = 0.005
+    betas: tuple[float, float] = (0.9, 0.99)
+    eps: float = 1e-15
+    weight_decay: float = 0.0
+
+
+@dataclass
+class StageConfig:
+    name: str = "coarse"
+    representation: str = "nerf"
+    steps: int = 600
+    # Render side length in pixels (a schedule allows coarse-to-fine resolution within the stage).
+    resolution: Schedule = 32.0
+    batch_size: int = 4
+    geometry: ImplicitVolumeConfig = field(default_factory=ImplicitVolumeConfig)
+    renderer: RendererConfig = field(default_factory=RendererConfig)
+    material: MaterialConfig = field(default_factory=MaterialConfig)
+    background: BackgroundConfig = field(default_factory=BackgroundConfig)
+    guidance: SDSConfig = field(default_factory=SDSConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+
+
+@dataclass
+class TrainerConfig:
+    val_every: int = 200
+    val_views: int = 8
+    val_resolution: int = 64
+    checkpoint_every: int = 100
+    progress_bar: bool = True
+
+
+@dataclass
+class ExportConfig:
+    formats: list[str] = field(default_factory=lambda: ["glb", "obj"])
+    # Marching-cubes grid side and density level of the surface.
+    mc_resolution: int = 128
+    isosurface_density: float = 5.0
+    # Keep connected components with at least this fraction of the largest one's faces.
+    min_component_fraction: float = 0.05
+    turntable_frames: int = 48
+    turntable_resolution: int = 128
+    turntable_fps: int = 24
+
+
+@dataclass
+class RunConfig:
+    system: str = "text-to-3d"
+    prompt: str = ""
+    seed: int = 0
+    device: str = "auto"  # "auto" picks CUDA when present, else CPU
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
+def preset_dir() -> Path:
+    """Presets shipped with the package (``configs/`` in the source tree)."""
+    return Path(str(resources.files("threestudio_lite") / "configs"))
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in preset_dir().glob("*.yaml"))
+
+
+def resolve_preset(name_or_path: str) -> Path:
+    """A preset by name (``dreamfusion``) or by path to a YAML file."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    candidate = preset_dir() / f"{path.stem}.yaml"
+    if candidate.is_file():
+        return candidate
+    raise ConfigError(f"unknown preset '{name_or_path}' (available: {', '.join(preset_names())}, or a path to a .yaml file)")
+
+
+def load_config(preset: str, overrides: list[str] = ()) -> RunConfig:
+    config = build(RunConfig, load_yaml(resolve_preset(preset)))
+    return apply_overrides(RunConfig, config, list(overrides)) if overrides else config
+
+
+def load_saved_config(path: Path) -> RunConfig:
+    return build(RunConfig, load_yaml(path))

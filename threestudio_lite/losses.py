@@ -1,0 +1,36 @@
+"""Regularizers on renders, each weighted by its own config field (0 turns it off)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .schedule import Schedule
+
+
+@dataclass
+class LossConfig:
+    sds: Schedule = 1.0
+    # DreamFusion's orientation loss: Σ stopgrad(w) max(0, n·d)² per ray (normals facing away from the camera).
+    orientation: Schedule = 0.0
+    # Opacity sparsity: mean of sqrt(opacity² + 0.01) (keeps the scene from filling with fog).
+    sparsity: Schedule = 0.0
+    # Opacity entropy: binary entropy of each pixel's opacity (pushes it to 0 or 1).
+    opacity_entropy: Schedule = 0.0
+
+
+def orientation(render: dict[str, torch.Tensor]) -> torch.Tensor:
+    return render["orientation"].mean()
+
+
+def sparsity(render: dict[str, torch.Tensor]) -> torch.Tensor:
+    return (render["opacity"] ** 2 + 0.01).sqrt().mean()
+
+
+def opacity_entropy(render: dict[str, torch.Tensor]) -> torch.Tensor:
+    o = render["opacity"].clamp(1e-4, 1.0 - 1e-4)
+    return -(o * o.log() + (1.0 - o) * (1.0 - o).log()).mean()
+
+
+REGULARIZERS = {"orientation": orientation, "sparsity": sparsity, "opacity_entropy": opacity_entropy}

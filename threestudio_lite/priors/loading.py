@@ -1,0 +1,67 @@
+"""Build the prior a run asks for: the embedded default, a diffusers folder / hub id, or the
+exact-denoiser stand-in over renders of the prompt's procedural-world object."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data.cameras import CameraConfig, make_cameras
+from ..data.views import ViewRule, view_suffix
+from .base import Prior
+from .exact_denoiser import ExactDenoiserPrior
+
+PRIOR_KINDS = ("auto", "exact-denoiser", "diffusers")
+
+
+class PriorUnavailable(ValueError):
+    """The requested prior cannot be built here (unknown object, missing weights, ...)."""
+
+
+def world_exact_denoiser(prompt: str, camera: CameraConfig, image_size: int = 32) -> ExactDenoiserPrior:
+    """Exact denoiser over renders of the world object the prompt names, captioned with view suffixes.
+
+    Views cover the camera sampler's elevation range and the full azimuth circle, so every view the
+    optimizer draws has images of its own view name (front/side/back/overhead) to be pulled towards."""
+    from ..world.captions import object_from_caption
+    from ..world.render import composite, render
+
+    try:
+        obj = object_from_caption(prompt)
+    except ValueError as e:
+        raise PriorUnavailable(f"the exact-denoiser prior only knows procedural-world objects: {e}") from None
+    lo, hi = camera.elevation_range
+    elevations = torch.linspace(lo, hi, 4)
+    azimuths = torch.arange(0.0, 360.0, 15.0)
+    el, az = torch.meshgrid(elevations, azimuths, indexing="ij")
+    cams = make_cameras(el.reshape(-1), az.reshape(-1), sum(camera.distance_range) / 2, sum(camera.fovy_range) / 2,
+                        image_size, image_size)
+    images = composite(render(obj, cams), (1.0, 1.0, 1.0)).permute(0, 3, 1, 2)
+    names = ViewRule().names(cams.elevation, cams.azimuth)
+    captions = [prompt + view_suffix(n) for n in names]
+    return ExactDenoiserPrior(
+        images, captions,
+        description=f"exact-denoiser stand-in over {len(captions)} renders of '{prompt}' ({image_size}x{image_size}); "
+        "no trained prior is shipped yet",
+    )
+
+
+def load_prior(config, prompt: str, camera: CameraConfig, device: torch.device) -> Prior:
+    """The prior named by a PriorConfig, on ``device``."""
+    if config.kind not in PRIOR_KINDS:
+        raise PriorUnavailable(f"unknown prior kind {config.kind!r}; expected one of {PRIOR_KINDS}")
+    if config.kind == "diffusers":
+        from .diffusers_text import DiffusersTextPrior
+
+        if not config.path:
+            raise PriorUnavailable("prior.kind=diffusers needs prior.path (a local folder or a hub id)")
+        try:
+            prior = DiffusersTextPrior(config.path, device)
+        except OSError as e:
+            raise PriorUnavailable(
+                f"cannot load the diffusers prior '{config.path}': not a complete local folder and no model hub "
+                f"reachable ({str(e).splitlines()[0]}); download it and pass prior.path=/path/to/folder"
+            ) from None
+    else:
+        prior = world_exact_denoiser(prompt, camera).to(device)
+    prior.view_dependent = config.view_dependent
+    return prior

@@ -1,0 +1,111 @@
+"""A run from start to finish: validate inputs, prepare the run folder, train the stages, export, report.
+
+Run folder: ``config.yaml`` (the resolved config), ``checkpoints/last.pt``, ``val/`` (validation grids),
+``loss.png``, ``export/model.glb`` and ``export/model.obj``, ``turntable.mp4``/``.gif`` and ``metrics.json``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from .config import RunConfig, load_saved_config
+from .config_io import dump_yaml
+from .export.assets import export_scene
+from .priors.loading import load_prior
+from .systems.text_to_3d import TextTo3D
+from .trainer import Trainer, read_checkpoint
+from .utils.io import write_text
+from .utils.runtime import peak_rss_mb, pick_device, seed_everything
+
+SYSTEMS = {"text-to-3d": TextTo3D}
+
+
+class UserError(ValueError):
+    """Bad input from the user: reported as one line on stderr with exit code 2."""
+
+
+def _check_new_run_dir(run_dir: Path, overwrite: bool) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"output path {run_dir} exists and is not a folder")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise UserError(f"output folder {run_dir} already exists; pass --overwrite to replace it or --resume to continue it")
+        if not (run_dir / "config.yaml").is_file():
+            raise UserError(f"refusing to overwrite {run_dir}: it is not empty and holds no threestudio-lite run")
+    probe_parent = run_dir if run_dir.is_dir() else next(p for p in run_dir.parents if p.exists())
+    probe = probe_parent / ".threestudio-lite-write-test"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"cannot write to output folder {run_dir}: {e.strerror}") from None
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
+    _check_new_run_dir(run_dir, overwrite)
+    if run_dir.is_dir() and overwrite:
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    """The resolved config of an existing run folder, after checking that its checkpoint is readable."""
+    if not (run_dir / "config.yaml").is_file() or not (run_dir / "checkpoints" / "last.pt").is_file():
+        raise UserError(f"{run_dir} holds no run to resume (no config.yaml and checkpoints/last.pt)")
+    read_checkpoint(run_dir / "checkpoints" / "last.pt")
+    return load_saved_config(run_dir / "config.yaml")
+
+
+def run(config: RunConfig, run_dir: Path, resume: bool = False, overwrite: bool = False, log=print) -> dict:
+    """Train every stage of ``config`` in ``run_dir`` (fresh or resumed), export, and write metrics.json."""
+    if config.system not in SYSTEMS:
+        raise UserError(f"unknown system {config.system!r}; expected one of {sorted(SYSTEMS)}")
+    if not config.prompt.strip():
+        raise UserError("the prompt is empty")
+    started = time.perf_counter()
+    device = pick_device(config.device)
+    generator = seed_everything(config.seed)
+    prior = load_prior(config.prior, config.prompt, config.camera, device)
+    system = SYSTEMS[config.system](config, prior)
+    if not resume:
+        prepare_run_dir(run_dir, overwrite)
+        write_text(run_dir / "config.yaml", dump_yaml(config))
+    log(f"prior: {prior.description}")
+    log(f"device: {device}; run folder: {run_dir}")
+    result = Trainer(config, system, run_dir, device, generator).fit(resume=resume)
+    export_started = time.perf_counter()
+    exported = export_scene(result.scene, config, run_dir)
+    export_seconds = time.perf_counter() - export_started
+    metrics = {
+        "prompt": config.prompt,
+        "prior": prior.description,
+        "device": str(device),
+        "stages": [
+            {"name": t.name, "steps": t.steps, "seconds": round(t.seconds, 3), "steps_per_second": round(t.steps_per_second, 3)}
+            for t in result.timings
+        ],
+        "train_seconds": round(sum(t.seconds for t in result.timings), 3),
+        "export_seconds": round(export_seconds, 3),
+        "wall_seconds_this_process": round(time.perf_counter() - started, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "final_loss": result.history["loss"][-1] if result.history["loss"] else None,
+        "exports": exported,
+    }
+    write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    return metrics
+
+
+def load_finished_scene(run_dir: Path):
+    """Config and the last stage's scene of a finished run, rebuilt from its checkpoint."""
+    config = load_run_config(run_dir)
+    state = read_checkpoint(run_dir / "checkpoints" / "last.pt")
+    last = len(config.stages) - 1
+    if state.get("stage") != last or state.get("step") != config.stages[last].steps:
+        raise UserError(f"{run_dir} has not finished training; resume it first")
+    from .systems.text_to_3d import build_scene
+
+    scene = build_scene(config.stages[last])
+    scene.load_state_dict(state["scene"])
+    return config, scene
