@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .config_io import ConfigError
+from .errors import UserError
 
 EXIT_BAD_INPUT = 2
 
@@ -42,19 +43,19 @@ def _scale_steps(config, total: int):
 
 
 def cmd_text_to_3d(args) -> None:
+    if args.resume and (args.prompt or args.overrides):
+        raise UserError("--resume continues a run with its saved config: give no prompt or overrides")
+    if not args.resume and (args.prompt is None or not args.prompt.strip()):
+        raise UserError("the prompt is empty")
+    if not args.resume and not args.out:
+        raise UserError("--out DIR is required (where the run folder goes)")
     from . import runs
     from .config import load_config
 
     if args.resume:
         run_dir = Path(args.resume)
         config = runs.load_run_config(run_dir)
-        if args.prompt or args.overrides:
-            raise runs.UserError("--resume continues a run with its saved config: give no prompt or overrides")
     else:
-        if args.prompt is None or not args.prompt.strip():
-            raise runs.UserError("the prompt is empty")
-        if not args.out:
-            raise runs.UserError("--out DIR is required (where the run folder goes)")
         run_dir = Path(args.out)
         overrides = list(args.overrides)
         config = load_config(args.config, overrides)
@@ -96,7 +97,12 @@ def cmd_config(args) -> None:
 def cmd_world_render(args) -> None:
     from .world.render import render_caption_to_png
 
-    render_caption_to_png(args.caption, args.elevation, args.azimuth, args.distance, args.fovy, args.size, args.out)
+    try:
+        render_caption_to_png(args.caption, args.elevation, args.azimuth, args.distance, args.fovy, args.size, args.out)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"cannot write {args.out}: {e.strerror}") from None
     print(args.out)
 
 
@@ -171,22 +177,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _quiet_libraries() -> None:
-    """Keep diffusers/transformers loading chatter (progress bars, deprecation notes) off the terminal."""
-    import diffusers
-    import transformers
-
-    for lib in (diffusers.utils.logging, transformers.utils.logging):
-        lib.set_verbosity_error()
-        lib.disable_progress_bar()
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    _quiet_libraries()
     from .export.mesh import ExportError
     from .priors.loading import PriorUnavailable
-    from .runs import UserError
     from .trainer import CheckpointError, TrainingDiverged
 
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import RunConfig, load_saved_config
 from .config_io import dump_yaml
+from .errors import UserError
 from .export.assets import export_scene
 from .priors.loading import load_prior
 from .systems.text_to_3d import TextTo3D
@@ -20,10 +21,6 @@ from .utils.io import write_text
 from .utils.runtime import peak_rss_mb, pick_device, seed_everything
 
 SYSTEMS = {"text-to-3d": TextTo3D}
-
-
-class UserError(ValueError):
-    """Bad input from the user: reported as one line on stderr with exit code 2."""
 
 
 def _check_new_run_dir(run_dir: Path, overwrite: bool) -> None:

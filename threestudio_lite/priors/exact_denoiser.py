@@ -8,7 +8,6 @@ It is the test oracle for SDS arithmetic and the honest stand-in prior when no t
 from __future__ import annotations
 
 import torch
-from diffusers import DDPMScheduler
 
 from .base import TextCondition, TextPrior, guided
 
@@ -24,6 +23,8 @@ class ExactDenoiserPrior(TextPrior):
         self.captions = list(captions)
         self.image_size = images.shape[-1]
         self.view_dependent = view_dependent
+        from diffusers import DDPMScheduler
+
         scheduler = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="squaredcos_cap_v2")
         self.alphas_cumprod = scheduler.alphas_cumprod.float()
         self.description = description or f"exact denoiser over {len(captions)} captioned images ({self.image_size}x{self.image_size})"

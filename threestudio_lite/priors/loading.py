@@ -45,8 +45,19 @@ def world_exact_denoiser(prompt: str, camera: CameraConfig, image_size: int = 32
     )
 
 
+def quiet_libraries() -> None:
+    """Keep diffusers/transformers loading chatter (progress bars, deprecation notes) off the terminal."""
+    import diffusers
+    import transformers
+
+    for lib in (diffusers.utils.logging, transformers.utils.logging):
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
+
+
 def load_prior(config, prompt: str, camera: CameraConfig, device: torch.device) -> Prior:
     """The prior named by a PriorConfig, on ``device``."""
+    quiet_libraries()
     if config.kind not in PRIOR_KINDS:
         raise PriorUnavailable(f"unknown prior kind {config.kind!r}; expected one of {PRIOR_KINDS}")
     if config.kind == "diffusers":
