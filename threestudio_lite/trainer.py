@@ -34,11 +34,12 @@ class CheckpointError(ValueError):
 class StageTiming:
     name: str
     steps: int
+    done: int = 0
     seconds: float = 0.0
 
     @property
     def steps_per_second(self) -> float:
-        return self.steps / self.seconds if self.seconds > 0 else 0.0
+        return self.done / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass
@@ -86,8 +87,8 @@ class Trainer:
         history: dict[str, list[float]] = state["history"] if state else {"loss": [], "sds": []}
         timings = [StageTiming(s.name, s.steps) for s in self.config.stages]
         if state:
-            for t, seconds in zip(timings, state["stage_seconds"]):
-                t.seconds = seconds
+            for t, (seconds, done) in zip(timings, state["stage_seconds"]):
+                t.seconds, t.done = seconds, done
             self.generator.set_state(state["generator"])
         scene = None
         for index in range(start_stage, len(self.config.stages)):
@@ -121,11 +122,11 @@ class Trainer:
                 optimizer_step(optimizer, loss, f" at stage {stage.name!r} step {step}")
                 step += 1
                 timings[index].seconds += time.perf_counter() - t0
+                timings[index].done += 1
                 history["loss"].append(loss.item())
                 history["sds"].append(logs.get("sds", float("nan")))
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4g}", samples=logs.get("samples", 0),
-                                it_s=f"{timings[index].steps_per_second:.2f}")
+                bar.set_postfix(loss=f"{loss.item():.4g}", samples=logs.get("samples", 0))
                 if step % cfg.val_every == 0 or step == stage.steps:
                     self.validate(scene, index, step)
                 if step % cfg.checkpoint_every == 0 or step == stage.steps:
@@ -160,7 +161,7 @@ class Trainer:
                 "optimizer": optimizer.state_dict(),
                 "generator": self.generator.get_state(),
                 "history": history,
-                "stage_seconds": [t.seconds for t in timings],
+                "stage_seconds": [[t.seconds, t.done] for t in timings],
                 "peak_rss_mb": peak_rss_mb(),
             },
             self.checkpoint_path,
