@@ -112,6 +112,75 @@ def cmd_bench(args) -> None:
     run_bench(Path(args.out), quick=args.quick)
 
 
+def cmd_train_prior(args) -> None:
+    from dataclasses import replace
+
+    from .priors.mini.train import TrainPriorConfig, train_prior
+
+    config = TrainPriorConfig()
+    changes = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("seed", args.seed),
+                                 ("groups", args.groups)) if v is not None}
+    config = replace(config, **changes)
+    if args.kind == "text":
+        from .priors.mini.text_recipe import TextRecipe
+
+        recipe = TextRecipe(config)
+    else:
+        from .priors.mini.view_recipe import ViewRecipe
+
+        recipe = ViewRecipe(config)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.resume:
+        raise UserError(f"{out} already exists; pass --resume to continue its training")
+    summary = train_prior(recipe, config, out, resume=args.resume, progress=not args.no_progress)
+    print(json.dumps(summary))
+    print(f"prior written to {out}")
+
+
+def cmd_eval_prior(args) -> None:
+    from .priors.loading import quiet_libraries, shipped_prior_dir
+    from .priors.mini import quality
+    from .utils.images import grid, save_png
+    from .utils.io import write_text
+
+    quiet_libraries()
+    path = Path(args.path) if args.path else shipped_prior_dir(args.kind)
+    if not (path / "model_index.json").is_file():
+        raise UserError(f"no mini {args.kind} prior at {path}")
+    out = Path(args.out)
+    if args.kind == "text":
+        from .priors.mini.text_prior import MiniTextPrior
+
+        prior = MiniTextPrior.from_pretrained(path)
+        seen, seen_grid = quality.check_text_prior(prior, quality.text_check_captions())
+        held, held_grid = quality.check_text_prior(prior, quality.held_out_captions())
+        report = {"prior": prior.description, "captions": seen, "held_out_combinations": held}
+        save_png(grid(seen_grid), out / "text_prior_samples.png")
+        save_png(grid(held_grid), out / "text_prior_held_out.png")
+        print(f"recognised: {seen['recognised']}/{seen['total']} captions, "
+              f"{held['recognised']}/{held['total']} held-out shape-colour combinations")
+    else:
+        from .priors.mini.view_prior import MiniViewPrior
+
+        prior = MiniViewPrior.from_pretrained(path)
+        report, rows = quality.check_view_prior(prior, quality.view_check_captions())
+        report["prior"] = prior.description
+        save_png(grid(rows), out / "view_prior_samples.png")
+        print(f"new views: mean PSNR {report['mean_psnr']} dB, mean mask IoU {report['mean_mask_iou']}")
+    write_text(out / f"{args.kind}_prior_eval.json", json.dumps(report, indent=2))
+    print(f"written: {out}")
+
+
+def cmd_eval_text_to_3d(args) -> None:
+    from .config import load_config
+    from .evaluation.text_to_3d import eval_text_to_3d
+
+    load_config(args.config, list(args.overrides))  # bad preset or keys fail here, before any run
+    report = eval_text_to_3d(Path(args.cases), Path(args.out), args.config, list(args.overrides))
+    print(json.dumps(report["summary"], indent=2))
+    print(f"written: {Path(args.out) / 'eval.json'}, {Path(args.out) / 'eval.png'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="threestudio-lite",
@@ -158,6 +227,37 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out", required=True)
     w.set_defaults(func=cmd_world_render)
 
+    p = sub.add_parser("train-prior", help="train a mini prior on the procedural world",
+                       description="Train the embedded text prior or the view-conditioned prior from scratch; writes a "
+                       "diffusers-format prior folder plus training/ (loss curve, sample grids, checkpoint).")
+    p.add_argument("kind", choices=["text", "view"])
+    p.add_argument("--out", required=True, help="prior folder to write")
+    p.add_argument("--steps", type=int, help="training steps (default 4500)")
+    p.add_argument("--batch-size", type=int, help="images per step (default 64)")
+    p.add_argument("--groups", type=int, help="objects rendered for the training set (8 views each; default 6000)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue from --out's training checkpoint")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train_prior)
+
+    p = sub.add_parser("eval", help="measure results against the procedural world's truth",
+                       description="Quality checks against the procedural world.")
+    esub = p.add_subparsers(dest="eval_command", required=True, parser_class=OneLineParser)
+    e = esub.add_parser("prior", help="check a mini prior's samples against truth renders",
+                        description="Sample a mini prior and compare with truth renders (JSON report and grids).")
+    e.add_argument("kind", choices=["text", "view"])
+    e.add_argument("--path", help="prior folder (default: the shipped one)")
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=cmd_eval_prior)
+    e = esub.add_parser("text-to-3d", help="run text-to-3D on a case list and score it against the truth",
+                        usage="threestudio-lite eval text-to-3d --cases CASES.jsonl --out DIR [--config PRESET] [key.path=value ...]",
+                        description="Each line of CASES is {\"prompt\": ..., \"truth\": <world caption>, \"seed\": optional}. "
+                        "Writes DIR/eval.json and DIR/eval.png; every case runs in its own process.")
+    e.add_argument("--cases", required=True)
+    e.add_argument("--out", required=True)
+    e.add_argument("--config", default="dreamfusion", help="preset name or YAML path")
+    e.set_defaults(func=cmd_eval_text_to_3d)
+
     p = sub.add_parser("bench", help="measure renderer and SDS speed", description="Renderer rays·samples/s and SDS steps/s at 64x64, with and without occupancy skipping.")
     p.add_argument("--out", default="runs/bench", help="folder for bench.json")
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -169,7 +269,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line; ``key.path=value`` arguments are collected as config overrides."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    takes_overrides = args.func in (cmd_text_to_3d, cmd_config)
+    takes_overrides = args.func in (cmd_text_to_3d, cmd_config, cmd_eval_text_to_3d)
     bad = [a for a in extra if a.startswith("-") or "=" not in a or not takes_overrides]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)}")

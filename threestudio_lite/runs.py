@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -70,6 +71,10 @@ def run(config: RunConfig, run_dir: Path, resume: bool = False, overwrite: bool 
         prepare_run_dir(run_dir, overwrite)
         write_text(run_dir / "config.yaml", dump_yaml(config))
     log(f"prior: {prior.description}")
+    unknown = prior.unknown_words(config.prompt) if hasattr(prior, "unknown_words") else []
+    if unknown:
+        print(f"threestudio-lite: warning: the prior does not know the word(s) {', '.join(map(repr, unknown))} "
+              "and ignores them", file=sys.stderr)
     log(f"device: {device}; run folder: {run_dir}")
     result = Trainer(config, system, run_dir, device, generator).fit(resume=resume)
     export_started = time.perf_counter()

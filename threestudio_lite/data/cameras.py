@@ -71,8 +71,8 @@ class Cameras:
     def __len__(self) -> int:
         return self.c2w.shape[0]
 
-    def __getitem__(self, index: slice) -> "Cameras":
-        """A sub-batch of cameras."""
+    def __getitem__(self, index: slice | torch.Tensor) -> "Cameras":
+        """A sub-batch of cameras (a slice or an index tensor)."""
         return Cameras(self.c2w[index], self.fovy[index], self.elevation[index], self.azimuth[index],
                        self.distance[index], self.light_positions[index], self.height, self.width)
 

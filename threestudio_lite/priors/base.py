@@ -66,6 +66,10 @@ class TextPrior(Prior):
     def __init__(self) -> None:
         self._embedding_cache: dict[str, torch.Tensor] = {}
 
+    def unknown_words(self, text: str) -> list[str]:
+        """Words of ``text`` this prior cannot represent (backends with a closed vocabulary override this)."""
+        return []
+
     @abc.abstractmethod
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
         """Embeddings of texts, stacked along dim 0; the empty string is the unconditional embedding."""

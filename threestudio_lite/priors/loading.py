@@ -3,6 +3,9 @@ exact-denoiser stand-in over renders of the prompt's procedural-world object."""
 
 from __future__ import annotations
 
+from importlib import resources
+from pathlib import Path
+
 import torch
 
 from ..data.cameras import CameraConfig, make_cameras
@@ -10,7 +13,16 @@ from ..data.views import ViewRule, view_suffix
 from .base import Prior
 from .exact_denoiser import ExactDenoiserPrior
 
-PRIOR_KINDS = ("auto", "exact-denoiser", "diffusers")
+PRIOR_KINDS = ("auto", "mini", "exact-denoiser", "diffusers")
+
+
+def shipped_prior_dir(name: str) -> Path:
+    """Folder of a mini prior shipped in the package (``text`` or ``view``)."""
+    return Path(str(resources.files("threestudio_lite") / "assets" / "priors" / name))
+
+
+def has_shipped_prior(name: str) -> bool:
+    return (shipped_prior_dir(name) / "model_index.json").is_file()
 
 
 class PriorUnavailable(ValueError):
@@ -60,7 +72,14 @@ def load_prior(config, prompt: str, camera: CameraConfig, device: torch.device) 
     quiet_libraries()
     if config.kind not in PRIOR_KINDS:
         raise PriorUnavailable(f"unknown prior kind {config.kind!r}; expected one of {PRIOR_KINDS}")
-    if config.kind == "diffusers":
+    if config.kind == "mini" or (config.kind == "auto" and has_shipped_prior("text")):
+        from .mini.text_prior import MiniTextPrior
+
+        path = Path(config.path) if config.path else shipped_prior_dir("text")
+        if not (path / "model_index.json").is_file():
+            raise PriorUnavailable(f"no mini text prior at {path} (train one with `threestudio-lite train-prior text`)")
+        prior = MiniTextPrior.from_pretrained(path, device)
+    elif config.kind == "diffusers":
         from .diffusers_text import DiffusersTextPrior
 
         if not config.path:

@@ -1,0 +1,1 @@
+"""Evaluation of whole systems against the procedural world's exact ground truth."""

@@ -1,0 +1,80 @@
+"""The embedded mini text prior as a Prior backend: a camera-conditioned pixel-space UNet at 32x32.
+
+Folder layout (written by ``train-prior text``): ``unet/`` (UNet2DConditionModel), ``text_encoder/``
+(MiniTextEncoder), ``tokenizer/vocab.json``, ``scheduler/`` (DDPMScheduler) and ``model_index.json``.
+The UNet's condition vector is [pooled text embedding | camera features]."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from diffusers import DDPMScheduler, UNet2DConditionModel
+
+from ...data.cameras import CameraConfig, Cameras
+from ..base import TextCondition, TextPrior
+from .camera import camera_features
+from .models import guided_unet_eps
+from .text_encoder import MiniTextEncoder
+from .tokenizer import WordTokenizer
+
+
+class MiniTextPrior(TextPrior):
+    def __init__(self, unet: UNet2DConditionModel, text_encoder: MiniTextEncoder, tokenizer: WordTokenizer,
+                 scheduler: DDPMScheduler, camera_reference: CameraConfig, name: str = "in memory"):
+        super().__init__()
+        self.unet, self.text_encoder, self.tokenizer = unet, text_encoder, tokenizer
+        self.prediction_type = scheduler.config.prediction_type
+        alphas_cumprod = scheduler.alphas_cumprod
+        self.alphas_cumprod = alphas_cumprod.to(next(unet.parameters()).device)
+        self.camera_reference = camera_reference
+        self.image_size = unet.config.sample_size
+        self.description = f"embedded mini text prior ({name}, {self.image_size}x{self.image_size}, camera-conditioned)"
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: torch.device = torch.device("cpu")) -> "MiniTextPrior":
+        path = Path(path)
+        info = json.loads((path / "model_index.json").read_text())
+        unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet").to(device).eval().requires_grad_(False)
+        encoder = MiniTextEncoder.from_pretrained(path, subfolder="text_encoder").to(device).eval().requires_grad_(False)
+        scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler")
+        reference = CameraConfig(distance_range=tuple(info["distance_range"]), fovy_range=tuple(info["fovy_range"]))
+        return cls(unet, encoder, WordTokenizer.from_pretrained(path / "tokenizer"), scheduler, reference, path.name)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write the prior folder (safetensors weights, configs, vocabulary)."""
+        from ...utils.io import write_text
+        from .train import NOISE_SCHEDULE
+
+        path = Path(path)
+        self.unet.save_pretrained(path / "unet")
+        self.text_encoder.save_pretrained(path / "text_encoder")
+        self.tokenizer.save_pretrained(path / "tokenizer")
+        DDPMScheduler(**NOISE_SCHEDULE).save_pretrained(path / "scheduler")
+        info = {"_class_name": "MiniTextPrior", "distance_range": list(self.camera_reference.distance_range),
+                "fovy_range": list(self.camera_reference.fovy_range)}
+        write_text(path / "model_index.json", json.dumps(info, indent=2))
+
+    def unknown_words(self, text: str) -> list[str]:
+        return self.tokenizer.unknown_words(text)
+
+    def embed_texts(self, texts: list[str]) -> torch.Tensor:
+        ids, mask = self.tokenizer(texts)
+        return self.text_encoder(ids.to(self.device), mask.to(self.device))[1]
+
+    def camera_condition(self, cameras: Cameras) -> torch.Tensor:
+        return camera_features(cameras.elevation, cameras.azimuth, cameras.distance, cameras.fovy,
+                               self.camera_reference).to(self.device)
+
+    def condition(self, prompt: str, cameras: Cameras, negative_prompt: str = "") -> TextCondition:
+        text = super().condition(prompt, cameras, negative_prompt)
+        cams = self.camera_condition(cameras)
+        return TextCondition(torch.cat([text.cond, cams], -1), torch.cat([text.uncond, cams], -1))
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return images * 2.0 - 1.0
+
+    def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: TextCondition, guidance_scale: float) -> torch.Tensor:
+        return guided_unet_eps(self.unet, x_t, x_t, x_t, t, cond.uncond, cond.cond, guidance_scale, self.alphas_cumprod,
+                               self.prediction_type)

@@ -1,0 +1,139 @@
+"""``threestudio-lite train-prior``: train a mini prior from scratch on the procedural world.
+
+Epsilon-prediction DDPM training with AdamW, a cosine learning-rate decay, an exponential moving average
+of the weights (the shipped weights), condition dropout for classifier-free guidance, atomic checkpoints
+(``--resume``), a progress bar, a loss-curve plot and sample grids (samples beside truth renders)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ...data.cameras import CameraConfig
+from ...utils.images import grid, save_curves, save_png
+from ...utils.io import load_torch, save_torch
+from .data import WorldImages, render_world_images
+
+# v-prediction: with epsilon-prediction the x0 implied at low SNR carries the noise error times 1/sqrt(ᾱ),
+# which turned samples of a first training run into saturated blobs; v keeps x0 well-conditioned at every t.
+NOISE_SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2", "prediction_type": "v_prediction"}
+
+
+@dataclass
+class TrainPriorConfig:
+    steps: int = 4500
+    batch_size: int = 64
+    lr: float = 1.5e-3
+    warmup: int = 100
+    ema_decay: float = 0.998
+    groups: int = 6000
+    views_per_group: int = 8
+    image_size: int = 32
+    channels: tuple[int, ...] = (32, 64, 128)
+    text_width: int = 128
+    condition_dropout: float = 0.1
+    camera_dropout: float = 0.1
+    view_suffix_prob: float = 0.7
+    sample_every: int = 500
+    checkpoint_every: int = 200
+    seed: int = 0
+    # bfloat16 autocast halves the step time on CPUs with AVX512-BF16 (measured: 0.54 vs 1.06 s at batch 64).
+    bf16: bool = True
+
+
+def noise_scheduler():
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(**NOISE_SCHEDULE)
+
+
+def lr_at(step: int, config: TrainPriorConfig) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class Recipe:
+    """What differs between priors: the modules, a training batch, the loss, sample grids, saving."""
+
+    modules: torch.nn.ModuleDict
+
+    def loss(self, modules: torch.nn.ModuleDict, data: WorldImages, index: torch.Tensor, x_t, t, target,
+             generator: torch.Generator) -> torch.Tensor:
+        """Mean squared error of the UNet's prediction for noisy targets x_t against ``target`` (v)."""
+
+    def sample_grid(self, modules: torch.nn.ModuleDict, data: WorldImages, generator: torch.Generator): ...
+
+    def save(self, modules: torch.nn.ModuleDict, folder: Path) -> None: ...
+
+
+def train_prior(recipe: Recipe, config: TrainPriorConfig, out_dir: Path, resume: bool = False,
+                progress: bool = True, log=print) -> dict:
+    out_dir = Path(out_dir)
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    data = render_world_images(config.groups, config.views_per_group, config.image_size, CameraConfig(),
+                               config.seed, progress)
+    modules = recipe.modules
+    ema = copy.deepcopy(modules).requires_grad_(False)
+    optimizer = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=0.0)
+    a_bar = noise_scheduler().alphas_cumprod.float()
+    history: list[float] = []
+    step, seconds = 0, 0.0
+    ckpt = out_dir / "training" / "checkpoint.pt"
+    if resume and ckpt.is_file():
+        state = load_torch(ckpt)
+        modules.load_state_dict(state["modules"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        step, seconds, history = state["step"], state["seconds"], state["history"]
+        log(f"resuming prior training at step {step}")
+    bar = tqdm(total=config.steps, initial=step, desc="training prior", disable=not progress, dynamic_ncols=True)
+    while step < config.steps:
+        t0 = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, config)
+        index = torch.randint(len(data), (config.batch_size,), generator=generator)
+        x0 = data.float_images(index) * 2.0 - 1.0
+        noise = torch.randn(x0.shape, generator=generator)
+        t = torch.randint(0, len(a_bar), (config.batch_size,), generator=generator)
+        a = a_bar[t].view(-1, 1, 1, 1)
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        v = a.sqrt() * noise - (1 - a).sqrt() * x0
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            loss = recipe.loss(modules, data, index, x_t, t, v, generator).float()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
+        optimizer.step()
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), modules.parameters()):
+                e.lerp_(p, 1.0 - config.ema_decay)
+        step += 1
+        seconds += time.perf_counter() - t0
+        history.append(loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if step % config.sample_every == 0 or step == config.steps:
+            rows = recipe.sample_grid(ema, data, torch.Generator().manual_seed(0))
+            save_png(grid(rows), out_dir / "training" / f"samples-step{step:06d}.png")
+            save_curves({"loss": history}, out_dir / "training" / "loss.png", f"{type(recipe).__name__} training loss")
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            save_torch({"modules": modules.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(), "step": step, "seconds": seconds, "history": history}, ckpt)
+    bar.close()
+    recipe.save(ema, out_dir)
+    return {"steps": step, "train_seconds": round(seconds, 1), "final_loss": sum(history[-100:]) / len(history[-100:])}
+
+
+def prediction_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(pred.float(), target)

@@ -1,0 +1,93 @@
+"""The embedded view-conditioned prior (Zero-1-to-3 style) as a Prior backend.
+
+A UNet2DConditionModel whose input is the noisy target view concatenated with the reference image
+(6 channels), conditioned through its class embedding on the target camera relative to the reference.
+Classifier-free guidance drops both the reference image and the camera."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import DDPMScheduler, UNet2DConditionModel
+
+from ...data.cameras import CameraConfig, Cameras
+from ..base import Prior
+from .camera import relative_camera_features
+from .models import guided_unet_eps
+
+
+@dataclass
+class Reference:
+    """The input view: an image (3, S, S) in [0, 1] composited on white, and the camera it was taken from."""
+
+    image: torch.Tensor
+    elevation: float
+    azimuth: float
+    distance: float
+    fovy: float
+
+    def camera_row(self) -> torch.Tensor:
+        return torch.tensor([[self.elevation, self.azimuth, self.distance, self.fovy]], dtype=torch.float32)
+
+
+@dataclass
+class ViewCondition:
+    reference: torch.Tensor  # (B, 3, S, S) in [-1, 1]
+    cond: torch.Tensor  # (B, 9) relative-camera features
+    uncond: torch.Tensor  # (B, 9) zeros
+
+
+def camera_rows(cameras: Cameras) -> torch.Tensor:
+    return torch.stack([cameras.elevation, cameras.azimuth, cameras.distance, cameras.fovy], -1).float()
+
+
+class MiniViewPrior(Prior):
+    def __init__(self, unet: UNet2DConditionModel, scheduler: DDPMScheduler, camera_reference: CameraConfig,
+                 name: str = "in memory"):
+        self.unet = unet
+        self.prediction_type = scheduler.config.prediction_type
+        alphas_cumprod = scheduler.alphas_cumprod
+        self.alphas_cumprod = alphas_cumprod.to(next(unet.parameters()).device)
+        self.camera_reference = camera_reference
+        self.image_size = unet.config.sample_size
+        self.description = f"embedded mini view-conditioned prior ({name}, {self.image_size}x{self.image_size})"
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: torch.device = torch.device("cpu")) -> "MiniViewPrior":
+        path = Path(path)
+        info = json.loads((path / "model_index.json").read_text())
+        unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet").to(device).eval().requires_grad_(False)
+        scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler")
+        reference = CameraConfig(distance_range=tuple(info["distance_range"]), fovy_range=tuple(info["fovy_range"]))
+        return cls(unet, scheduler, reference, path.name)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        from ...utils.io import write_text
+        from .train import NOISE_SCHEDULE
+
+        path = Path(path)
+        self.unet.save_pretrained(path / "unet")
+        DDPMScheduler(**NOISE_SCHEDULE).save_pretrained(path / "scheduler")
+        info = {"_class_name": "MiniViewPrior", "distance_range": list(self.camera_reference.distance_range),
+                "fovy_range": list(self.camera_reference.fovy_range)}
+        write_text(path / "model_index.json", json.dumps(info, indent=2))
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return images * 2.0 - 1.0
+
+    def condition(self, reference: Reference, cameras: Cameras, negative_prompt: str = "") -> ViewCondition:
+        B = len(cameras)
+        ref = torch.nn.functional.interpolate(reference.image[None], size=(self.image_size,) * 2, mode="bilinear",
+                                              antialias=True, align_corners=False)
+        features = relative_camera_features(reference.camera_row().expand(B, 4), camera_rows(cameras),
+                                            self.camera_reference).to(self.device)
+        return ViewCondition((ref * 2.0 - 1.0).expand(B, -1, -1, -1).to(self.device), features, torch.zeros_like(features))
+
+    def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: ViewCondition, guidance_scale: float) -> torch.Tensor:
+        with_ref = torch.cat([x_t, cond.reference], 1)
+        without = torch.cat([x_t, torch.zeros_like(cond.reference)], 1)
+        return guided_unet_eps(self.unet, x_t, without, with_ref, t, cond.uncond, cond.cond, guidance_scale,
+                               self.alphas_cumprod, self.prediction_type)
