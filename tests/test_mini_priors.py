@@ -1,7 +1,6 @@
 """The mini priors: training reduces the loss and writes a loadable diffusers-format folder; the shipped
 text prior loads through the run's prior loader and draws recognisable samples."""
 
-import pytest
 import torch
 
 from threestudio_lite.data.cameras import make_cameras
@@ -75,3 +74,33 @@ def test_tokenizer_maps_paraphrases_and_reports_unknown_words():
     assert mask[0].sum() == 5 and mask[1].sum() == 1  # '' is the single <empty> token
     tmp = WordTokenizer.from_texts(["a b"])
     assert tmp.vocab[:2] == ["<pad>", "<empty>"]
+
+
+def test_the_shipped_text_prior_loads_through_the_run_loader_and_draws_the_captioned_objects():
+    from threestudio_lite.config import PriorConfig
+    from threestudio_lite.data.cameras import CameraConfig
+    from threestudio_lite.priors.loading import has_shipped_prior, load_prior
+    from threestudio_lite.priors.mini.quality import check_text_prior
+    from threestudio_lite.priors.mini.text_prior import MiniTextPrior
+    from threestudio_lite.world.captions import object_from_caption
+
+    assert has_shipped_prior("text")
+    prior = load_prior(PriorConfig(kind="auto"), "a red cube", CameraConfig(), torch.device("cpu"))
+    assert isinstance(prior, MiniTextPrior)
+    captions = ["a red cube", "a blue sphere", "a green torus"]
+    decoys = ["a blue cube", "a red sphere", "a green cone", "a yellow torus"]
+    report, _ = check_text_prior(prior, captions, candidates=[object_from_caption(c) for c in captions + decoys])
+    assert report["recognised"] == 3, report
+    assert min(c["mask_iou"] for c in report["cases"]) > 0.6, report
+
+
+def test_the_shipped_view_prior_draws_new_views_of_the_reference_object():
+    from threestudio_lite.priors.loading import has_shipped_prior, shipped_prior_dir
+    from threestudio_lite.priors.mini.quality import check_view_prior
+    from threestudio_lite.priors.mini.view_prior import MiniViewPrior
+
+    assert has_shipped_prior("view")
+    prior = MiniViewPrior.from_pretrained(shipped_prior_dir("view"))
+    report, _ = check_view_prior(prior, ["a blue sphere", "a tall purple cylinder"], azimuths=(90.0, 180.0))
+    assert report["mean_mask_iou"] > 0.7, report
+    assert report["mean_psnr"] > 14.0, report

@@ -152,20 +152,20 @@ def cmd_eval_prior(args) -> None:
         from .priors.mini.text_prior import MiniTextPrior
 
         prior = MiniTextPrior.from_pretrained(path)
-        seen, seen_grid = quality.check_text_prior(prior, quality.text_check_captions())
-        held, held_grid = quality.check_text_prior(prior, quality.held_out_captions())
+        seen, seen_grid = quality.check_text_prior(prior, quality.text_check_captions(), guidance_scale=args.guidance_scale)
+        held, held_grid = quality.check_text_prior(prior, quality.held_out_captions(), guidance_scale=args.guidance_scale)
         report = {"prior": prior.description, "captions": seen, "held_out_combinations": held}
-        save_png(grid(seen_grid), out / "text_prior_samples.png")
-        save_png(grid(held_grid), out / "text_prior_held_out.png")
+        save_png(grid(seen_grid, columns=4, together=2), out / "text_prior_samples.png")
+        save_png(grid(held_grid, columns=2, together=2), out / "text_prior_held_out.png")
         print(f"recognised: {seen['recognised']}/{seen['total']} captions, "
               f"{held['recognised']}/{held['total']} held-out shape-colour combinations")
     else:
         from .priors.mini.view_prior import MiniViewPrior
 
         prior = MiniViewPrior.from_pretrained(path)
-        report, rows = quality.check_view_prior(prior, quality.view_check_captions())
+        report, rows = quality.check_view_prior(prior, quality.view_check_captions(), guidance_scale=args.guidance_scale)
         report["prior"] = prior.description
-        save_png(grid(rows), out / "view_prior_samples.png")
+        save_png(grid(rows, columns=2, together=2), out / "view_prior_samples.png")
         print(f"new views: mean PSNR {report['mean_psnr']} dB, mean mask IoU {report['mean_mask_iou']}")
     write_text(out / f"{args.kind}_prior_eval.json", json.dumps(report, indent=2))
     print(f"written: {out}")
@@ -248,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("kind", choices=["text", "view"])
     e.add_argument("--path", help="prior folder (default: the shipped one)")
     e.add_argument("--out", required=True)
+    e.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance of the samples (default 1: none)")
     e.set_defaults(func=cmd_eval_prior)
     e = esub.add_parser("text-to-3d", help="run text-to-3D on a case list and score it against the truth",
                         usage="threestudio-lite eval text-to-3d --cases CASES.jsonl --out DIR [--config PRESET] [key.path=value ...]",
@@ -258,9 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--config", default="dreamfusion", help="preset name or YAML path")
     e.set_defaults(func=cmd_eval_text_to_3d)
 
-    p = sub.add_parser("bench", help="measure renderer and SDS speed", description="Renderer rays·samples/s and SDS steps/s at 64x64, with and without occupancy skipping.")
+    p = sub.add_parser("bench", help="measure renderer, prior and run speed",
+                       description="Per-stage seconds of a default text-to-3D run, renderer rays·samples/s and SDS "
+                                   "steps/s at 64x64 with and without occupancy skipping, prior forward time, peak RSS.")
     p.add_argument("--out", default="runs/bench", help="folder for bench.json")
-    p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions and a 40-step default run")
     p.set_defaults(func=cmd_bench)
     return parser
 

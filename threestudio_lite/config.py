@@ -73,9 +73,9 @@ class TrainerConfig:
 @dataclass
 class ExportConfig:
     formats: list[str] = field(default_factory=lambda: ["glb", "obj"])
-    # Marching-cubes grid side and density level of the surface.
+    # Marching-cubes grid side and density level of the surface (enclosed empty space is filled first).
     mc_resolution: int = 128
-    isosurface_density: float = 5.0
+    isosurface_density: float = 2.0
     # Keep connected components with at least this fraction of the largest one's faces.
     min_component_fraction: float = 0.05
     turntable_frames: int = 48

@@ -195,13 +195,17 @@ class CameraSampler:
         azimuth = a_lo + span * (torch.arange(batch_size) + torch.rand(batch_size, generator=generator))
         distance = self._uniform(cfg.distance_range, batch_size, generator)
         fovy = self._uniform(cfg.fovy_range, batch_size, generator)
-        eye = spherical_to_position(elevation, azimuth, distance)
-        light_dir = torch.nn.functional.normalize(
-            torch.nn.functional.normalize(eye, dim=-1) + cfg.light_direction_std * torch.randn(batch_size, 3, generator=generator),
+        lights = self.lights(spherical_to_position(elevation, azimuth, distance), generator)
+        return make_cameras(elevation, azimuth, distance, fovy, height, width, light_positions=lights)
+
+    def lights(self, eye: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Point-light positions (B, 3) scattered around the direction of each camera position ``eye``."""
+        cfg = self.config
+        direction = torch.nn.functional.normalize(
+            torch.nn.functional.normalize(eye, dim=-1) + cfg.light_direction_std * torch.randn(eye.shape, generator=generator),
             dim=-1,
         )
-        lights = light_dir * self._uniform(cfg.light_distance_range, batch_size, generator).unsqueeze(-1)
-        return make_cameras(elevation, azimuth, distance, fovy, height, width, light_positions=lights)
+        return direction * self._uniform(cfg.light_distance_range, len(eye), generator).unsqueeze(-1)
 
     def orbit(self, n_views: int, height: int, width: int, elevation: float | None = None) -> Cameras:
         """Evenly spaced views around the object (validation grids, turntables), starting at the front."""

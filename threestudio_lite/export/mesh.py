@@ -36,13 +36,32 @@ def clean(mesh: trimesh.Trimesh, min_component_fraction: float) -> trimesh.Trime
     return mesh
 
 
+def fill_cavities(volume: np.ndarray, level: float, seal: int = 2) -> np.ndarray:
+    """Raise the density of empty space enclosed by the surface above ``level``.
+
+    SDS only ever sees an object's outside, so its interior density is unsupervised and often low: marching cubes
+    would then give a hollow shell (a second, inward-facing surface) whose volume is wrong. Space not reachable
+    from the grid's border, after sealing pinholes up to ``seal`` voxels wide, is filled."""
+    from scipy import ndimage
+
+    solid = volume > level
+    sealed = ndimage.binary_closing(solid, iterations=seal) | solid if seal else solid
+    labels, _ = ndimage.label(~sealed)
+    border = np.unique(np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel(), labels[:, :, [0, -1]].ravel()]))
+    enclosed = ~sealed & ~np.isin(labels, border[border > 0])
+    enclosed |= sealed & ~solid  # the sealed pinholes themselves
+    out = volume.copy()
+    out[enclosed] = max(float(volume.max()), 2.0 * level)
+    return out
+
+
 @torch.no_grad()
 def extract_mesh(field, resolution: int, level: float, min_component_fraction: float = 0.05) -> trimesh.Trimesh:
     """Surface where the field's density equals ``level``, with per-vertex albedo colours."""
     volume = sample_grid(field.density, resolution, field.device)
     if not (volume.max() > level > volume.min()):
         raise ExportError(f"the density field never crosses {level} (range {volume.min():.3g}..{volume.max():.3g}): no surface")
-    vertices, faces = mcubes.marching_cubes(volume, level)
+    vertices, faces = mcubes.marching_cubes(fill_cavities(volume, level), level)
     vertices = vertices * (2.0 / (resolution - 1)) - 1.0
     mesh = clean(trimesh.Trimesh(vertices, faces.astype(np.int64), process=True), min_component_fraction)
     albedo = field.query(torch.as_tensor(mesh.vertices, dtype=torch.float32, device=field.device))["albedo"]

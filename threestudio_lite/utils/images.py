@@ -16,9 +16,18 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.detach().float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
 
 
-def grid(rows: list[torch.Tensor]) -> np.ndarray:
-    """Rows of (N, H, W, 3) images -> one (rows·H, N·W, 3) uint8 mosaic."""
-    return np.concatenate([np.concatenate(list(to_uint8(r)), axis=1) for r in rows], axis=0)
+def grid(rows: list[torch.Tensor], columns: int = 1, together: int = 1) -> np.ndarray:
+    """Rows of (N, H, W, 3) images -> one uint8 mosaic; with ``columns`` > 1 the rows are laid out in that many
+    side-by-side blocks (white gap between), never splitting a run of ``together`` rows (e.g. truth/sample pairs)."""
+    strips = [np.concatenate(list(to_uint8(r)), axis=1) for r in rows]
+    per_block = -(-len(strips) // (columns * together)) * together
+    blocks = [np.concatenate(strips[i : i + per_block], axis=0) for i in range(0, len(strips), per_block)]
+    height = max(b.shape[0] for b in blocks)
+    padded = []
+    for b in blocks:
+        b = np.pad(b, ((0, height - b.shape[0]), (0, 0), (0, 0)), constant_values=255)
+        padded += [b, np.full((height, 8, 3), 255, np.uint8)]
+    return np.concatenate(padded[:-1], axis=1)
 
 
 def save_png(array: np.ndarray, path: str | Path) -> None:

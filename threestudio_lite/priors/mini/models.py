@@ -41,10 +41,12 @@ def guided_unet_eps(unet: UNet2DConditionModel, x_t, inputs_uncond, inputs_cond,
     from ..diffusers_text import eps_from_prediction
 
     B = inputs_cond.shape[0]
-    labels = torch.cat([labels_uncond, labels_cond])
-    tokens = labels.new_zeros(2 * B, 1, unet.config.cross_attention_dim)
-    pred = unet(torch.cat([inputs_uncond, inputs_cond]), torch.cat([t, t]), encoder_hidden_states=tokens,
-                class_labels=labels).sample
-    a = alphas_cumprod[torch.cat([t, t])].view(-1, 1, 1, 1)
-    eps = eps_from_prediction(pred, torch.cat([x_t, x_t]), a, prediction_type)
-    return guided(eps[:B], eps[B:], guidance_scale)
+    if guidance_scale == 1.0:  # no guidance: the conditional branch alone
+        inputs, labels, steps, noisy = inputs_cond, labels_cond, t, x_t
+    else:
+        inputs, labels = torch.cat([inputs_uncond, inputs_cond]), torch.cat([labels_uncond, labels_cond])
+        steps, noisy = torch.cat([t, t]), torch.cat([x_t, x_t])
+    tokens = labels.new_zeros(labels.shape[0], 1, unet.config.cross_attention_dim)
+    pred = unet(inputs, steps, encoder_hidden_states=tokens, class_labels=labels).sample
+    eps = eps_from_prediction(pred, noisy, alphas_cumprod[steps].view(-1, 1, 1, 1), prediction_type)
+    return eps if guidance_scale == 1.0 else guided(eps[:B], eps[B:], guidance_scale)

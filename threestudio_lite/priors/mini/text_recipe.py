@@ -17,7 +17,7 @@ from .models import mini_unet
 from .text_encoder import MiniTextEncoder
 from .text_prior import MiniTextPrior
 from .tokenizer import WordTokenizer
-from .train import Recipe, TrainPriorConfig, noise_scheduler, prediction_loss
+from .train import Recipe, TrainPriorConfig, noise_scheduler, prediction_loss, seeded
 
 # Captions shown in sample grids: shapes, colours, composites, and two held-out combinations (last).
 GRID_CAPTIONS = ("a red cube", "a blue sphere", "a green torus", "a yellow cone", "a snowman with an orange nose",
@@ -35,9 +35,10 @@ class TextRecipe(Recipe):
         self.config = config
         self.tokenizer = build_tokenizer()
         self.camera = CameraConfig()
-        encoder = MiniTextEncoder(len(self.tokenizer.vocab), width=config.text_width)
-        unet = mini_unet(config.text_width + CAMERA_FEATURES, channels=tuple(config.channels),
-                         image_size=config.image_size)
+        with seeded(config.seed):
+            encoder = MiniTextEncoder(len(self.tokenizer.vocab), width=config.text_width)
+            unet = mini_unet(config.text_width + CAMERA_FEATURES, channels=tuple(config.channels),
+                             image_size=config.image_size)
         self.modules = torch.nn.ModuleDict({"unet": unet, "text_encoder": encoder})
         self.rule = ViewRule()
 
@@ -79,7 +80,7 @@ class TextRecipe(Recipe):
         rows = []
         for caption in GRID_CAPTIONS:
             truth = composite(render(object_from_caption(caption), cams), (1.0, 1.0, 1.0))
-            samples = sample(prior, prior.condition(caption, cams), len(cams), guidance_scale=3.0, generator=generator)
+            samples = sample(prior, prior.condition(caption, cams), len(cams), guidance_scale=1.0, generator=generator)
             rows += [truth, samples.permute(0, 2, 3, 1)]
         return rows
 

@@ -6,6 +6,7 @@ of the weights (the shipped weights), condition dropout for classifier-free guid
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -59,6 +60,14 @@ def lr_at(step: int, config: TrainPriorConfig) -> float:
         return config.lr * (step + 1) / config.warmup
     progress = (step - config.warmup) / max(1, config.steps - config.warmup)
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Initialise modules from ``seed`` without touching the caller's global RNG (same seed, same weights)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
 
 
 class Recipe:

@@ -13,7 +13,7 @@ from ...world.render import composite, render
 from .camera import RELATIVE_FEATURES, relative_camera_features
 from .data import WorldImages
 from .models import mini_unet
-from .train import Recipe, TrainPriorConfig, noise_scheduler, prediction_loss
+from .train import Recipe, TrainPriorConfig, noise_scheduler, prediction_loss, seeded
 from .view_prior import MiniViewPrior, Reference
 
 GRID_OBJECTS = ("a red cube", "a green torus", "a snowman with an orange nose", "a mug with a red handle",
@@ -25,7 +25,9 @@ class ViewRecipe(Recipe):
     def __init__(self, config: TrainPriorConfig):
         self.config = config
         self.camera = CameraConfig()
-        unet = mini_unet(RELATIVE_FEATURES, in_channels=6, channels=tuple(config.channels), image_size=config.image_size)
+        with seeded(config.seed):
+            unet = mini_unet(RELATIVE_FEATURES, in_channels=6, channels=tuple(config.channels),
+                             image_size=config.image_size)
         self.modules = torch.nn.ModuleDict({"unet": unet})
 
     def prior(self, modules) -> MiniViewPrior:
@@ -59,7 +61,7 @@ class ViewRecipe(Recipe):
             ref_image = composite(render(obj, ref_cam), (1.0, 1.0, 1.0))[0]
             reference = Reference(ref_image.permute(2, 0, 1), 0.0, 0.0, 2.4, 42.5)
             truth = composite(render(obj, cams), (1.0, 1.0, 1.0))
-            samples = sample(prior, prior.condition(reference, cams), len(cams), guidance_scale=3.0,
+            samples = sample(prior, prior.condition(reference, cams), len(cams), guidance_scale=1.0,
                              generator=generator).permute(0, 2, 3, 1)
             rows += [torch.cat([ref_image[None], truth]), torch.cat([ref_image[None], samples])]
         return rows
