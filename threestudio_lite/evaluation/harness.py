@@ -151,7 +151,7 @@ def save_report_figure(results: list[dict], path: Path) -> None:
     ious = [r["iou"] or 0.0 for r in results]
     ax.barh(range(n), ious, color=["tab:green" if v >= 0.8 else "tab:orange" if v >= 0.5 else "tab:red" for v in ious])
     ax.set_yticks(range(n), labels, fontsize=7)
-    ax.invert_yaxis()
+    ax.set_ylim(n - 0.5, -0.5)  # one bar per image row, top to bottom
     ax.set_xlim(0, 1)
     ax.axvline(0.8, color="k", lw=0.8, ls="--")
     ax.set_xlabel("volumetric IoU vs exact SDF")
