@@ -1,6 +1,6 @@
 """``threestudio-lite train-prior``: train a mini prior from scratch on the procedural world.
 
-Epsilon-prediction DDPM training with AdamW, a cosine learning-rate decay, an exponential moving average
+v-prediction DDPM training with AdamW, a cosine learning-rate decay, an exponential moving average
 of the weights (the shipped weights), condition dropout for classifier-free guidance, atomic checkpoints
 (``--resume``), a progress bar, a loss-curve plot and sample grids (samples beside truth renders)."""
 
