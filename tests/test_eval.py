@@ -7,17 +7,21 @@ import sys
 from test_runs import TINY
 
 
-def test_short_eval_on_two_cases_scores_and_reports_a_failing_case(tmp_path):
-    cases = tmp_path / "cases.jsonl"
-    cases.write_text(
-        json.dumps({"prompt": "a red cube", "truth": "a red cube"}) + "\n"
-        + json.dumps({"prompt": "a blue sphere", "truth": "a blue sphere", "seed": 1}) + "\n"
-    )
+def run_eval(tmp_path, cases: list[dict], steps: int) -> tuple[subprocess.CompletedProcess, object]:
+    """`eval text-to-3d` on ``cases`` with the tiny test config; returns the process and the output folder."""
+    path = tmp_path / "cases.jsonl"
+    path.write_text("".join(json.dumps(case) + "\n" for case in cases))
     out = tmp_path / "eval"
     overrides = [o for o in TINY if not o.startswith("export.isosurface")] + [
-        "stages.0.steps=8", "export.isosurface_density=0.5"]
-    proc = subprocess.run([sys.executable, "-m", "threestudio_lite", "eval", "text-to-3d", "--cases", str(cases),
+        f"stages.0.steps={steps}", "export.isosurface_density=0.5"]
+    proc = subprocess.run([sys.executable, "-m", "threestudio_lite", "eval", "text-to-3d", "--cases", str(path),
                            "--out", str(out), *overrides], capture_output=True, text=True)
+    return proc, out
+
+
+def test_short_eval_on_two_cases_scores_and_reports_a_failing_case(tmp_path):
+    proc, out = run_eval(tmp_path, [{"prompt": "a red cube", "truth": "a red cube"},
+                                    {"prompt": "a blue sphere", "truth": "a blue sphere", "seed": 1}], steps=8)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "eval.json").read_text())
     assert len(report["cases"]) == 2 and (out / "eval.png").is_file()
@@ -29,16 +33,8 @@ def test_short_eval_on_two_cases_scores_and_reports_a_failing_case(tmp_path):
 
 
 def test_a_case_that_fails_is_reported_and_the_rest_still_run(tmp_path):
-    cases = tmp_path / "cases.jsonl"
-    cases.write_text(
-        json.dumps({"prompt": "a red cube", "truth": "a red cube"}) + "\n"
-        + json.dumps({"prompt": "a red cube", "truth": "a red cube", "seed": "not-a-number"}) + "\n"
-    )
-    out = tmp_path / "eval"
-    overrides = [o for o in TINY if not o.startswith("export.isosurface")] + [
-        "stages.0.steps=4", "export.isosurface_density=0.5"]
-    proc = subprocess.run([sys.executable, "-m", "threestudio_lite", "eval", "text-to-3d", "--cases", str(cases),
-                           "--out", str(out), *overrides], capture_output=True, text=True)
+    proc, out = run_eval(tmp_path, [{"prompt": "a red cube", "truth": "a red cube"},
+                                    {"prompt": "a red cube", "truth": "a red cube", "seed": "not-a-number"}], steps=4)
     assert proc.returncode == 0, proc.stderr
     first, second = json.loads((out / "eval.json").read_text())["cases"]
     assert first["error"] is None and first["iou"] is not None

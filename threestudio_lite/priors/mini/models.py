@@ -8,8 +8,13 @@ stays only in the 8x8 middle block, where it is cheap."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
-from diffusers import UNet2DConditionModel
+from diffusers import DDPMScheduler, UNet2DConditionModel
+
+from ...data.cameras import CameraConfig
 
 
 def mini_unet(condition_dim: int, in_channels: int = 3, channels: tuple[int, ...] = (32, 64, 128),
@@ -50,3 +55,34 @@ def guided_unet_eps(unet: UNet2DConditionModel, x_t, inputs_uncond, inputs_cond,
     pred = unet(inputs, steps, encoder_hidden_states=tokens, class_labels=labels).sample
     eps = eps_from_prediction(pred, noisy, alphas_cumprod[steps].view(-1, 1, 1, 1), prediction_type)
     return eps if guidance_scale == 1.0 else guided(eps[:B], eps[B:], guidance_scale)
+
+
+def attach_unet(prior, unet: UNet2DConditionModel, scheduler: DDPMScheduler, camera_reference: CameraConfig) -> None:
+    """Set the UNet-derived fields every mini prior has: the UNet, its prediction type and ᾱ, the camera
+    ranges its camera features are normalised to, and its image size."""
+    prior.unet = unet
+    prior.prediction_type = scheduler.config.prediction_type
+    prior.alphas_cumprod = scheduler.alphas_cumprod.to(next(unet.parameters()).device)
+    prior.camera_reference = camera_reference
+    prior.image_size = unet.config.sample_size
+
+
+def load_unet_folder(path: Path, device: torch.device) -> tuple[UNet2DConditionModel, DDPMScheduler, CameraConfig]:
+    """The parts every mini prior folder holds: the frozen UNet, its noise schedule, its camera ranges."""
+    info = json.loads((path / "model_index.json").read_text())
+    unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet").to(device).eval().requires_grad_(False)
+    scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler")
+    reference = CameraConfig(distance_range=tuple(info["distance_range"]), fovy_range=tuple(info["fovy_range"]))
+    return unet, scheduler, reference
+
+
+def save_unet_folder(path: Path, prior, class_name: str) -> None:
+    """Write a mini prior's unet/, scheduler/ and model_index.json (class name and camera ranges)."""
+    from ...utils.io import write_text
+    from .train import NOISE_SCHEDULE
+
+    prior.unet.save_pretrained(path / "unet")
+    DDPMScheduler(**NOISE_SCHEDULE).save_pretrained(path / "scheduler")
+    info = {"_class_name": class_name, "distance_range": list(prior.camera_reference.distance_range),
+            "fovy_range": list(prior.camera_reference.fovy_range)}
+    write_text(path / "model_index.json", json.dumps(info, indent=2))

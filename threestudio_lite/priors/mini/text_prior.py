@@ -6,7 +6,6 @@ The UNet's condition vector is [pooled text embedding | camera features]."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -15,7 +14,7 @@ from diffusers import DDPMScheduler, UNet2DConditionModel
 from ...data.cameras import CameraConfig, Cameras
 from ..base import TextCondition, TextPrior
 from .camera import camera_features
-from .models import guided_unet_eps
+from .models import attach_unet, guided_unet_eps, load_unet_folder, save_unet_folder
 from .text_encoder import MiniTextEncoder
 from .tokenizer import WordTokenizer
 
@@ -24,37 +23,23 @@ class MiniTextPrior(TextPrior):
     def __init__(self, unet: UNet2DConditionModel, text_encoder: MiniTextEncoder, tokenizer: WordTokenizer,
                  scheduler: DDPMScheduler, camera_reference: CameraConfig, name: str = "in memory"):
         super().__init__()
-        self.unet, self.text_encoder, self.tokenizer = unet, text_encoder, tokenizer
-        self.prediction_type = scheduler.config.prediction_type
-        alphas_cumprod = scheduler.alphas_cumprod
-        self.alphas_cumprod = alphas_cumprod.to(next(unet.parameters()).device)
-        self.camera_reference = camera_reference
-        self.image_size = unet.config.sample_size
+        self.text_encoder, self.tokenizer = text_encoder, tokenizer
+        attach_unet(self, unet, scheduler, camera_reference)
         self.description = f"embedded mini text prior ({name}, {self.image_size}x{self.image_size}, camera-conditioned)"
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: torch.device = torch.device("cpu")) -> "MiniTextPrior":
         path = Path(path)
-        info = json.loads((path / "model_index.json").read_text())
-        unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet").to(device).eval().requires_grad_(False)
+        unet, scheduler, reference = load_unet_folder(path, device)
         encoder = MiniTextEncoder.from_pretrained(path, subfolder="text_encoder").to(device).eval().requires_grad_(False)
-        scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler")
-        reference = CameraConfig(distance_range=tuple(info["distance_range"]), fovy_range=tuple(info["fovy_range"]))
         return cls(unet, encoder, WordTokenizer.from_pretrained(path / "tokenizer"), scheduler, reference, path.name)
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write the prior folder (safetensors weights, configs, vocabulary)."""
-        from ...utils.io import write_text
-        from .train import NOISE_SCHEDULE
-
         path = Path(path)
-        self.unet.save_pretrained(path / "unet")
+        save_unet_folder(path, self, "MiniTextPrior")
         self.text_encoder.save_pretrained(path / "text_encoder")
         self.tokenizer.save_pretrained(path / "tokenizer")
-        DDPMScheduler(**NOISE_SCHEDULE).save_pretrained(path / "scheduler")
-        info = {"_class_name": "MiniTextPrior", "distance_range": list(self.camera_reference.distance_range),
-                "fovy_range": list(self.camera_reference.fovy_range)}
-        write_text(path / "model_index.json", json.dumps(info, indent=2))
 
     def unknown_words(self, text: str) -> list[str]:
         return self.tokenizer.unknown_words(text)

@@ -6,7 +6,6 @@ Classifier-free guidance drops both the reference image and the camera."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from diffusers import DDPMScheduler, UNet2DConditionModel
 from ...data.cameras import CameraConfig, Cameras
 from ..base import Prior
 from .camera import relative_camera_features
-from .models import guided_unet_eps
+from .models import attach_unet, guided_unet_eps, load_unet_folder, save_unet_folder
 
 
 @dataclass
@@ -47,33 +46,16 @@ def camera_rows(cameras: Cameras) -> torch.Tensor:
 class MiniViewPrior(Prior):
     def __init__(self, unet: UNet2DConditionModel, scheduler: DDPMScheduler, camera_reference: CameraConfig,
                  name: str = "in memory"):
-        self.unet = unet
-        self.prediction_type = scheduler.config.prediction_type
-        alphas_cumprod = scheduler.alphas_cumprod
-        self.alphas_cumprod = alphas_cumprod.to(next(unet.parameters()).device)
-        self.camera_reference = camera_reference
-        self.image_size = unet.config.sample_size
+        attach_unet(self, unet, scheduler, camera_reference)
         self.description = f"embedded mini view-conditioned prior ({name}, {self.image_size}x{self.image_size})"
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: torch.device = torch.device("cpu")) -> "MiniViewPrior":
         path = Path(path)
-        info = json.loads((path / "model_index.json").read_text())
-        unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet").to(device).eval().requires_grad_(False)
-        scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler")
-        reference = CameraConfig(distance_range=tuple(info["distance_range"]), fovy_range=tuple(info["fovy_range"]))
-        return cls(unet, scheduler, reference, path.name)
+        return cls(*load_unet_folder(path, device), path.name)
 
     def save_pretrained(self, path: str | Path) -> None:
-        from ...utils.io import write_text
-        from .train import NOISE_SCHEDULE
-
-        path = Path(path)
-        self.unet.save_pretrained(path / "unet")
-        DDPMScheduler(**NOISE_SCHEDULE).save_pretrained(path / "scheduler")
-        info = {"_class_name": "MiniViewPrior", "distance_range": list(self.camera_reference.distance_range),
-                "fovy_range": list(self.camera_reference.fovy_range)}
-        write_text(path / "model_index.json", json.dumps(info, indent=2))
+        save_unet_folder(Path(path), self, "MiniViewPrior")
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return images * 2.0 - 1.0
