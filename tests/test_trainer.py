@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from threestudio_lite.config import load_config
-from threestudio_lite.systems.text_to_3d import build_scene
+from threestudio_lite.systems.distillation import build_scene
 from threestudio_lite.trainer import Trainer, TrainingDiverged
 from threestudio_lite.utils.io import load_torch
 

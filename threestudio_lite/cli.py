@@ -42,11 +42,14 @@ def _scale_steps(config, total: int):
     return config
 
 
-def cmd_text_to_3d(args) -> None:
-    if args.resume and (args.prompt or args.overrides):
-        raise UserError("--resume continues a run with its saved config: give no prompt or overrides")
-    if not args.resume and (args.prompt is None or not args.prompt.strip()):
-        raise UserError("the prompt is empty")
+def _run_system(args, what: str, set_input) -> None:
+    """Shared by text-to-3d and image-to-3d: build the config (or reload a run's), train, export, report.
+    ``what`` names the positional input; ``set_input(config)`` puts it into the config."""
+    given = getattr(args, what)
+    if args.resume and (given or args.overrides):
+        raise UserError(f"--resume continues a run with its saved config: give no {what} or overrides")
+    if not args.resume and (given is None or not given.strip()):
+        raise UserError("the prompt is empty" if what == "prompt" else f"no {what} given")
     if not args.resume and not args.out:
         raise UserError("--out DIR is required (where the run folder goes)")
     from . import runs
@@ -57,9 +60,8 @@ def cmd_text_to_3d(args) -> None:
         config = runs.load_run_config(run_dir)
     else:
         run_dir = Path(args.out)
-        overrides = list(args.overrides)
-        config = load_config(args.config, overrides)
-        config.prompt = args.prompt
+        config = load_config(args.config, list(args.overrides))
+        set_input(config)
         if args.seed is not None:
             config.seed = args.seed
         if args.device:
@@ -73,6 +75,26 @@ def cmd_text_to_3d(args) -> None:
     print(f"stages: {stages}; export {metrics['export_seconds']:.1f}s; peak RSS {metrics['peak_rss_mb']:.0f} MiB")
     print(f"GLB: {metrics['exports'].get('glb', '(not exported)')}")
     print(f"turntable: {metrics['exports']['turntable_mp4']}")
+    if "ref_psnr" in metrics:
+        print(f"reference view PSNR: {metrics['ref_psnr']:.2f} dB")
+
+
+def cmd_text_to_3d(args) -> None:
+    def set_prompt(config):
+        config.prompt = args.prompt
+
+    _run_system(args, "prompt", set_prompt)
+
+
+def cmd_image_to_3d(args) -> None:
+    def set_image(config):
+        config.system = "image-to-3d"
+        config.image.path = args.image
+        for name in ("mask", "elevation", "azimuth", "distance", "fovy"):
+            if getattr(args, name) is not None:
+                setattr(config.image, name, getattr(args, name))
+
+    _run_system(args, "image", set_image)
 
 
 def cmd_export(args) -> None:
@@ -172,13 +194,35 @@ def cmd_eval_prior(args) -> None:
 
 
 def cmd_eval_text_to_3d(args) -> None:
-    from .config import load_config
     from .evaluation.text_to_3d import eval_text_to_3d
 
+    _eval_system(args, eval_text_to_3d)
+
+
+def cmd_eval_image_to_3d(args) -> None:
+    from .evaluation.image_to_3d import eval_image_to_3d
+
+    _eval_system(args, eval_image_to_3d)
+
+
+def _eval_system(args, eval_fn) -> None:
+    from .config import load_config
+
     load_config(args.config, list(args.overrides))  # bad preset or keys fail here, before any run
-    report = eval_text_to_3d(Path(args.cases), Path(args.out), args.config, list(args.overrides))
+    report = eval_fn(Path(args.cases), Path(args.out), args.config, list(args.overrides))
     print(json.dumps(report["summary"], indent=2))
     print(f"written: {Path(args.out) / 'eval.json'}, {Path(args.out) / 'eval.png'}")
+
+
+def _add_run_options(p: argparse.ArgumentParser, preset: str) -> None:
+    p.add_argument("--out", help="run folder to create")
+    p.add_argument("--config", default=preset, help=f"preset name or YAML path (default: {preset})")
+    p.add_argument("--seed", type=int, help="random seed (default: the preset's)")
+    p.add_argument("--steps", type=int, help="total optimization steps, split over stages in the preset's proportions")
+    p.add_argument("--device", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed or interrupted run to its final step")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,15 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
                        "metrics.json. Any config field can be set with key.path=value arguments "
                        "(list them with `threestudio-lite config show`).")
     p.add_argument("prompt", nargs="?", help='what to make, e.g. "a red cube"')
-    p.add_argument("--out", help="run folder to create")
-    p.add_argument("--config", default="dreamfusion", help="preset name or YAML path (default: dreamfusion)")
-    p.add_argument("--seed", type=int, help="random seed (default: the preset's)")
-    p.add_argument("--steps", type=int, help="total optimization steps, split over stages in the preset's proportions")
-    p.add_argument("--device", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed or interrupted run to its final step")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_run_options(p, "dreamfusion")
     p.set_defaults(func=cmd_text_to_3d)
+
+    p = sub.add_parser("image-to-3d", help="turn one picture of an object into a 3D asset",
+                       usage="threestudio-lite image-to-3d IMAGE [key.path=value ...] --out DIR [options]",
+                       description="Optimize a NeRF so that it reproduces IMAGE (PNG/JPEG/WebP; alpha is the mask, else "
+                       "the background is estimated from the border) from the reference camera and looks right from "
+                       "every other view under the view-conditioned prior; same outputs as text-to-3d plus reference.png.")
+    p.add_argument("image", nargs="?", help="picture of one object")
+    p.add_argument("--mask", help="mask file (white = object) instead of the alpha channel or border estimate")
+    p.add_argument("--elevation", type=float, help="elevation of the picture's camera in degrees (default 0)")
+    p.add_argument("--azimuth", type=float, help="azimuth of the picture's camera in degrees (default 0)")
+    p.add_argument("--distance", type=float, help="camera distance from the object's centre (default 2.4)")
+    p.add_argument("--fovy", type=float, help="vertical field of view in degrees (default 42.5)")
+    _add_run_options(p, "zero123")
+    p.set_defaults(func=cmd_image_to_3d)
 
     p = sub.add_parser("export", help="re-export a finished run", description="Re-export a finished run's meshes and turntable.")
     p.add_argument("run_dir")
@@ -258,6 +309,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.add_argument("--config", default="dreamfusion", help="preset name or YAML path")
     e.set_defaults(func=cmd_eval_text_to_3d)
+    e = esub.add_parser("image-to-3d", help="run image-to-3D on pictures of world objects and score it against the truth",
+                        usage="threestudio-lite eval image-to-3d --cases CASES.jsonl --out DIR [--config PRESET] [key.path=value ...]",
+                        description="Each line of CASES is {\"image\": path (relative to CASES), \"truth\": <world caption>, "
+                        "\"elevation\": E, \"azimuth\": A (the picture's camera), \"seed\": optional}. Scores the mesh "
+                        "(IoU, Chamfer, colour) and the NeRF on 8 held-out 64x64 views (PSNR, mask IoU); writes "
+                        "DIR/eval.json and DIR/eval.png.")
+    e.add_argument("--cases", required=True)
+    e.add_argument("--out", required=True)
+    e.add_argument("--config", default="zero123", help="preset name or YAML path")
+    e.set_defaults(func=cmd_eval_image_to_3d)
 
     p = sub.add_parser("bench", help="measure renderer, prior and run speed",
                        description="Per-stage seconds of a default text-to-3D run, renderer rays·samples/s and SDS "
@@ -272,7 +333,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line; ``key.path=value`` arguments are collected as config overrides."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    takes_overrides = args.func in (cmd_text_to_3d, cmd_config, cmd_eval_text_to_3d)
+    takes_overrides = args.func in (cmd_text_to_3d, cmd_image_to_3d, cmd_config, cmd_eval_text_to_3d, cmd_eval_image_to_3d)
     bad = [a for a in extra if a.startswith("-") or "=" not in a or not takes_overrides]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)}")
@@ -296,7 +357,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"training stopped: {e}; the last good checkpoint is kept", code=1)
     except KeyboardInterrupt:
         where = getattr(args, "out", None) or getattr(args, "resume", None)
-        hint = f"; continue with: threestudio-lite text-to-3d --resume {where}" if where else ""
+        hint = f"; continue with: threestudio-lite {args.command} --resume {where}" if where else ""
         _fail(f"interrupted, checkpoint saved{hint}", code=130)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .config_io import ConfigError, apply_overrides, build, load_yaml
 from .data.cameras import CameraConfig
+from .data.reference_image import ImageConfig
 from .geometry.implicit_volume import ImplicitVolumeConfig
 from .losses import LossConfig
 from .priors.sds import SDSConfig
@@ -51,6 +52,8 @@ class StageConfig:
     steps: int = 600
     # Render side length in pixels (a schedule allows coarse-to-fine resolution within the stage).
     resolution: Schedule = 32.0
+    # Image-to-3D: side of the reference view rendered each step for its colour and mask losses.
+    reference_resolution: Schedule = 64.0
     batch_size: int = 4
     geometry: ImplicitVolumeConfig = field(default_factory=ImplicitVolumeConfig)
     renderer: RendererConfig = field(default_factory=RendererConfig)
@@ -79,7 +82,7 @@ class ExportConfig:
     # Keep connected components with at least this fraction of the largest one's faces.
     min_component_fraction: float = 0.05
     turntable_frames: int = 48
-    turntable_resolution: int = 128
+    turntable_resolution: int = 96
     turntable_fps: int = 24
 
 
@@ -87,6 +90,8 @@ class ExportConfig:
 class RunConfig:
     system: str = "text-to-3d"
     prompt: str = ""
+    # The input picture of image-to-3d (unused by text-to-3d).
+    image: ImageConfig = field(default_factory=ImageConfig)
     seed: int = 0
     device: str = "auto"  # "auto" picks CUDA when present, else CPU
     prior: PriorConfig = field(default_factory=PriorConfig)

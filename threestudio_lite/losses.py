@@ -18,6 +18,9 @@ class LossConfig:
     sparsity: Schedule = 0.0
     # Opacity entropy: binary entropy of each pixel's opacity (pushes it to 0 or 1).
     opacity_entropy: Schedule = 0.0
+    # Image-to-3D reference view: mean squared error of its colour and of its opacity against the mask.
+    ref_rgb: Schedule = 0.0
+    ref_mask: Schedule = 0.0
 
 
 def orientation(render: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -15,13 +15,13 @@ from .config import RunConfig, load_saved_config
 from .config_io import dump_yaml
 from .errors import UserError
 from .export.assets import export_scene
-from .priors.loading import load_prior
+from .systems.image_to_3d import ImageTo3D
 from .systems.text_to_3d import TextTo3D
 from .trainer import Trainer, read_checkpoint
 from .utils.io import write_text
 from .utils.runtime import peak_rss_mb, pick_device, seed_everything
 
-SYSTEMS = {"text-to-3d": TextTo3D}
+SYSTEMS = {"text-to-3d": TextTo3D, "image-to-3d": ImageTo3D}
 
 
 def _check_new_run_dir(run_dir: Path, overwrite: bool) -> None:
@@ -60,13 +60,11 @@ def run(config: RunConfig, run_dir: Path, resume: bool = False, overwrite: bool 
     """Train every stage of ``config`` in ``run_dir`` (fresh or resumed), export, and write metrics.json."""
     if config.system not in SYSTEMS:
         raise UserError(f"unknown system {config.system!r}; expected one of {sorted(SYSTEMS)}")
-    if not config.prompt.strip():
-        raise UserError("the prompt is empty")
     started = time.perf_counter()
     device = pick_device(config.device)
     generator = seed_everything(config.seed)
-    prior = load_prior(config.prior, config.prompt, config.camera, device)
-    system = SYSTEMS[config.system](config, prior)
+    system = SYSTEMS[config.system].create(config, device)
+    prior = system.prior
     if not resume:
         prepare_run_dir(run_dir, overwrite)
         write_text(run_dir / "config.yaml", dump_yaml(config))
@@ -94,6 +92,7 @@ def run(config: RunConfig, run_dir: Path, resume: bool = False, overwrite: bool 
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "final_loss": result.history["loss"][-1] if result.history["loss"] else None,
         "exports": exported,
+        **system.report(result.scene, run_dir),
     }
     write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
@@ -106,7 +105,7 @@ def load_finished_scene(run_dir: Path):
     last = len(config.stages) - 1
     if state.get("stage") != last or state.get("step") != config.stages[last].steps:
         raise UserError(f"{run_dir} has not finished training; resume it first")
-    from .systems.text_to_3d import build_scene
+    from .systems.distillation import build_scene
 
     scene = build_scene(config.stages[last])
     scene.load_state_dict(state["scene"])

@@ -103,7 +103,8 @@ class Trainer:
                 optimizer.load_state_dict(state["optimizer"])
                 start_step = state["step"]
             self._run_stage(index, scene, optimizer, start_step, history, timings)
-        save_curves({k: v for k, v in history.items()}, self.run_dir / "loss.png", self.config.prompt)
+        title = self.config.prompt or Path(self.config.image.path).name
+        save_curves({k: v for k, v in history.items()}, self.run_dir / "loss.png", title)
         return TrainResult(scene, timings, history)
 
     def _run_stage(self, index, scene, optimizer, start_step, history, timings):

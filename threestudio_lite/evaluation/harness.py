@@ -22,7 +22,7 @@ from ..world.captions import object_from_caption
 from ..world.render import composite, render
 from .scoring import load_mesh, score_mesh
 
-SCORE_KEYS = ("iou", "chamfer", "color_error")
+SCORE_KEYS = ("iou", "chamfer", "color_error", "front_ok")
 
 
 def read_cases(path: Path, required: tuple[str, ...]) -> list[dict]:
@@ -65,13 +65,20 @@ def run_case(command: list[str], run_dir: Path, log) -> tuple[float, str | None]
     return seconds, None
 
 
-def evaluate(cases: list[dict], out_dir: Path, command_for, log=print) -> dict:
-    """``command_for(case, run_dir)`` gives the CLI arguments of one case's run."""
+def score_exported_mesh(case: dict, run_dir: Path) -> dict:
+    """Mesh scores of a run whose result lives in the truth's frame (text-to-3D)."""
+    return score_mesh(load_mesh(run_dir / "export" / "model.glb"), object_from_caption(case["truth"]))
+
+
+def evaluate(cases: list[dict], out_dir: Path, command_for, log=print, score_case=score_exported_mesh,
+             score_keys: tuple[str, ...] = SCORE_KEYS) -> dict:
+    """``command_for(case, run_dir)`` gives the CLI arguments of one case's run; ``score_case(case, run_dir)``
+    its scores (``score_keys``, null when the case fails) against the truth."""
     results = []
     for i, case in enumerate(cases):
         label = case.get("prompt") or Path(case.get("image", "")).stem
         run_dir = out_dir / "runs" / f"{i:02d}-{slug(label)}"
-        entry = {**{k: case[k] for k in case}, **{k: None for k in (*SCORE_KEYS, "front_ok", "seconds", "peak_rss_mb")},
+        entry = {**{k: case[k] for k in case}, **{k: None for k in (*score_keys, "seconds", "peak_rss_mb")},
                  "error": None, "run_dir": str(run_dir)}
         seconds, error = run_case(command_for(case, run_dir), run_dir, log)
         entry["seconds"] = round(seconds, 2)
@@ -79,23 +86,17 @@ def evaluate(cases: list[dict], out_dir: Path, command_for, log=print) -> dict:
             try:
                 metrics = json.loads((run_dir / "metrics.json").read_text())
                 entry["peak_rss_mb"] = metrics["peak_rss_mb"]
-                entry.update(score_mesh(load_mesh(run_dir / "export" / "model.glb"), object_from_caption(case["truth"])))
-                entry.update(extra_scores(case, run_dir, metrics))
+                entry.update(score_case(case, run_dir))
             except Exception as e:  # a case that cannot be scored is a failed case, the rest still run
                 error = f"scoring failed: {type(e).__name__}: {e}"
         entry["error"] = error
         results.append(entry)
-        status = error or ", ".join(f"{k} {entry[k]}" for k in (*SCORE_KEYS, "front_ok"))
+        status = error or ", ".join(f"{k} {entry[k]}" for k in score_keys)
         log(f"[{i + 1}/{len(cases)}] {label!r}: {status} ({seconds:.0f} s)")
     report = {"cases": results, "summary": summarize(results)}
     write_text(out_dir / "eval.json", json.dumps(report, indent=2))
     save_report_figure(results, out_dir / "eval.png")
     return report
-
-
-def extra_scores(case: dict, run_dir: Path, metrics: dict) -> dict:
-    """Scores a system adds to the mesh scores (read from its metrics.json)."""
-    return {k: metrics[k] for k in ("psnr", "mask_iou", "ref_psnr") if k in metrics}
 
 
 def summarize(results: list[dict]) -> dict:

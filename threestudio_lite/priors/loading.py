@@ -95,3 +95,17 @@ def load_prior(config, prompt: str, camera: CameraConfig, device: torch.device) 
         prior = world_exact_denoiser(prompt, camera).to(device)
     prior.view_dependent = config.view_dependent
     return prior
+
+
+def load_view_prior(config, device: torch.device) -> Prior:
+    """The view-conditioned prior of image-to-3D: the embedded mini view prior (``auto``/``mini``, or a
+    folder of one in ``prior.path``). Real Zero-1-to-3 checkpoints come through the real-priors backends."""
+    from .mini.view_prior import MiniViewPrior
+
+    quiet_libraries()
+    if config.kind not in ("auto", "mini"):
+        raise PriorUnavailable(f"image-to-3d supports prior.kind auto or mini for now, got {config.kind!r}")
+    path = Path(config.path) if config.path else shipped_prior_dir("view")
+    if not (path / "model_index.json").is_file():
+        raise PriorUnavailable(f"no mini view prior at {path} (train one with `threestudio-lite train-prior view`)")
+    return MiniViewPrior.from_pretrained(path, device)

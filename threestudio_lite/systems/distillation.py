@@ -1,0 +1,74 @@
+"""What every score-distillation system shares: the scene of each stage, and a loss that renders a batch
+of random views, scores it with the prior (SDS) and adds the render regularizers. A system says how the
+prior is conditioned on those views and may add losses of its own (e.g. image-to-3D's reference view)."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import losses
+from ..config import RunConfig, StageConfig
+from ..data.cameras import Cameras, CameraSampler
+from ..priors.base import Prior
+from ..priors.sds import sds_loss
+from ..renderers.material import pick_shading
+from ..schedule import value_at
+from .nerf_scene import NerfScene
+
+REPRESENTATIONS = {"nerf": NerfScene}
+
+
+def build_scene(config: StageConfig) -> torch.nn.Module:
+    if config.representation not in REPRESENTATIONS:
+        raise ValueError(f"unknown representation {config.representation!r}; expected one of {sorted(REPRESENTATIONS)}")
+    return REPRESENTATIONS[config.representation](config)
+
+
+class DistillationSystem:
+    """Base of the systems; ``loss`` is one optimization step's objective."""
+
+    def __init__(self, config: RunConfig, prior: Prior):
+        self.config = config
+        self.prior = prior
+        self.cameras = CameraSampler(config.camera)
+
+    def build_scene(self, index: int, previous: torch.nn.Module | None) -> torch.nn.Module:
+        """Stage ``index``'s scene, started from the previous stage's scene when there is one."""
+        scene = build_scene(self.config.stages[index])
+        if previous is not None:
+            scene.load_state_dict(previous.state_dict())
+        return scene
+
+    def condition(self, cameras: Cameras):
+        """The prior's conditioning for one image per camera."""
+        raise NotImplementedError
+
+    def report(self, scene, run_dir) -> dict:
+        """System-specific entries of a finished run's metrics.json; none by default."""
+        return {}
+
+    def extra_losses(self, scene, stage: StageConfig, step: int, progress: float,
+                     generator: torch.Generator) -> dict[str, tuple[float, torch.Tensor]]:
+        """System-specific terms as {name: (weight, value)}; none by default."""
+        return {}
+
+    def loss(self, scene, stage: StageConfig, step: int, progress: float, generator: torch.Generator):
+        res = max(8, round(value_at(stage.resolution, progress)))
+        cams = self.cameras.sample(stage.batch_size, res, res, generator)
+        shading = [pick_shading(stage.material, progress, generator) for _ in range(len(cams))]
+        out = scene.render(cams, shading, progress, step=step, generator=generator)
+        sds, logs = sds_loss(self.prior, out["rgb"].permute(0, 3, 1, 2), self.condition(cams), stage.guidance,
+                             progress, generator)
+        total = value_at(stage.loss.sds, progress) * sds
+        logs["sds"] = sds.item()
+        terms = {name: (value_at(getattr(stage.loss, name), progress), fn) for name, fn in losses.REGULARIZERS.items()}
+        for name, (weight, fn) in terms.items():
+            if weight > 0:
+                value = fn(out)
+                total = total + weight * value
+                logs[name] = value.item()
+        for name, (weight, value) in self.extra_losses(scene, stage, step, progress, generator).items():
+            total = total + weight * value
+            logs[name] = value.item()
+        logs["samples"] = int(out["samples_evaluated"])
+        return total, logs
