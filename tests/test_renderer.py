@@ -62,12 +62,12 @@ def test_nerfacc_dense_weights_match_hand_transmittance():
     torch.testing.assert_close(weights, trans * alpha, atol=1e-6, rtol=1e-5)
 
 
-def _render(geo, renderer_config, cams):
+def _render(geo, renderer_config, cams, shading=None):
     renderer = VolumeRenderer(renderer_config)
     field = geo.snapshot(1.0)
     renderer.update_occupancy(field, 0, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        return renderer(field, Background(BackgroundConfig()), cams, ["lambertian"] * len(cams), MaterialConfig())
+        return renderer(field, Background(BackgroundConfig()), cams, shading or ["lambertian"] * len(cams), MaterialConfig())
 
 
 def test_occupancy_and_early_stop_skip_samples_without_changing_the_image():
@@ -99,3 +99,20 @@ def test_sphere_silhouette_depth_and_normals_match_the_analytic_sphere():
     assert abs(out["depth"][0, c, c, 0].item() - (dist - radius)) < 0.05  # within ~1.5 grid cells
     n = F.normalize(out["normal"][0, c, c], dim=0)
     assert torch.dot(n, -d[c, c]) > 0.98
+
+
+def test_textureless_shading_of_a_sphere_matches_the_world_renderer_under_a_side_light():
+    """Deferred shading lights each ray at its expected surface point with its composited normal: on a
+    sharp sphere that is the world renderer's exact Lambertian shading, light placed off the camera axis."""
+    from threestudio_lite.world.objects import Part, WorldObject
+    from threestudio_lite.world.render import render
+    from threestudio_lite.world.sdf import Sphere
+
+    cams = make_cameras([20.0], [30.0], 2.8, 42.5, 48, 48, light_positions=[[0.0, 2.5, 1.5]])
+    ours = _render(sharp_sphere_volume(0.6), RendererConfig(num_samples=96), cams, shading=["textureless"])
+    sphere = WorldObject("sphere", (Part("sphere", Sphere(0.6), "white"),), "white")
+    truth = render(sphere, cams, shading="textureless")
+    inside = (truth[0, ..., 3] > 0.99) & (ours["opacity"][0, ..., 0] > 0.99)
+    shade_ours, shade_truth = ours["rgb"][0][inside], truth[0, ..., :3][inside]
+    assert shade_truth.std() > 0.1  # the side light makes a real gradient of shading
+    assert (shade_ours - shade_truth).abs().mean() < 0.03

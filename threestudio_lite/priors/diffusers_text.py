@@ -1,10 +1,15 @@
-"""A text-conditioned pixel-space diffusers prior: UNet2DConditionModel + scheduler + text encoder.
+"""A text-conditioned diffusers prior: UNet2DConditionModel + scheduler + text encoder (+ VAE).
 
 Folder layout (what ``DiffusionPipeline.save_pretrained`` writes): ``unet/``, ``scheduler/``,
-``text_encoder/`` and ``tokenizer/`` (transformers). The text encoder's last hidden states are the
-UNet's ``encoder_hidden_states``. Epsilon- and v-prediction UNets are both turned into ε."""
+``text_encoder/`` and ``tokenizer/`` (transformers), and ``vae/`` for latent-space models. The text
+encoder's last hidden states are the UNet's ``encoder_hidden_states``. This covers Stable Diffusion 1.x/2.x
+(CLIP text encoder; renders resized to the VAE's input size, 512, and encoded to latents) and DeepFloyd IF
+stage I (T5 text encoder; pixel space, 64x64; its UNet also predicts a variance, which SDS ignores).
+Epsilon- and v-prediction UNets are both turned into ε."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
@@ -12,14 +17,15 @@ from diffusers import DDPMScheduler, UNet2DConditionModel
 from .base import TextCondition, TextPrior, guided
 
 
-def load_text_encoder(path: str, device: torch.device, dtype: torch.dtype):
+def load_text_encoder(path: str, device: torch.device, dtype: torch.dtype, local_files_only: bool = False):
     """Tokenizer and text encoder from ``path/tokenizer`` and ``path/text_encoder`` (transformers)."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer, T5EncoderModel
 
-    tokenizer = AutoTokenizer.from_pretrained(path, subfolder="tokenizer")
-    config = AutoConfig.from_pretrained(path, subfolder="text_encoder")
+    local = {"local_files_only": local_files_only}
+    tokenizer = AutoTokenizer.from_pretrained(path, subfolder="tokenizer", **local)
+    config = AutoConfig.from_pretrained(path, subfolder="text_encoder", **local)
     model_class = T5EncoderModel if config.model_type == "t5" else AutoModel
-    encoder = model_class.from_pretrained(path, subfolder="text_encoder", torch_dtype=dtype).to(device).eval()
+    encoder = model_class.from_pretrained(path, subfolder="text_encoder", dtype=dtype, **local).to(device).eval()
     encoder.requires_grad_(False)
     return tokenizer, encoder
 
@@ -33,21 +39,47 @@ def eps_from_prediction(pred: torch.Tensor, x_t: torch.Tensor, alphas_cumprod_t:
     raise ValueError(f"unsupported prediction type {prediction_type!r}")
 
 
+def has_component(path: str, name: str, local_files_only: bool = False) -> bool:
+    """Whether the pipeline at ``path`` (folder or hub id) has the component ``name`` (e.g. ``vae``)."""
+    if Path(path).is_dir():
+        return (Path(path) / name).is_dir()
+    from diffusers import DiffusionPipeline
+
+    return name in DiffusionPipeline.load_config(path, local_files_only=local_files_only)
+
+
 class DiffusersTextPrior(TextPrior):
-    def __init__(self, path: str, device: torch.device, dtype: torch.dtype = torch.float32):
+    """``local_files_only`` reads a hub id from the local cache only (no network)."""
+
+    def __init__(self, path: str, device: torch.device, dtype: torch.dtype = torch.float32, local_files_only: bool = False):
         super().__init__()
-        self.unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", torch_dtype=dtype).to(device).eval()
+        local = {"local_files_only": local_files_only}
+        self.unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", torch_dtype=dtype, **local).to(device).eval()
         self.unet.requires_grad_(False)
-        scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler")
+        scheduler = DDPMScheduler.from_pretrained(path, subfolder="scheduler", **local)
         self.prediction_type = scheduler.config.prediction_type
         self.alphas_cumprod = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
-        self.tokenizer, self.text_encoder = load_text_encoder(path, device, dtype)
+        self.tokenizer, self.text_encoder = load_text_encoder(path, device, dtype, local_files_only)
+        self.vae = None
         self.image_size = self.unet.config.sample_size
+        space = "pixel-space"
+        if has_component(path, "vae", local_files_only):
+            from diffusers import AutoencoderKL
+
+            self.vae = AutoencoderKL.from_pretrained(path, subfolder="vae", torch_dtype=dtype, **local).to(device).eval()
+            self.vae.requires_grad_(False)
+            self.image_size *= 2 ** (len(self.vae.config.block_out_channels) - 1)
+            space = "latent-space"
         self.dtype = dtype
-        self.description = f"diffusers pixel-space prior from {path} ({self.image_size}x{self.image_size})"
+        self.description = f"diffusers {space} prior from {path} ({self.image_size}x{self.image_size} images)"
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        return (images * 2.0 - 1.0).to(self.dtype)
+        """[0, 1] images to the UNet's x0: [-1, 1] pixels, or the VAE latents' posterior mean times the
+        VAE's scaling factor (the mean rather than a sample keeps SDS deterministic given its noise)."""
+        x = (images * 2.0 - 1.0).to(self.dtype)
+        if self.vae is None:
+            return x
+        return self.vae.encode(x).latent_dist.mean * self.vae.config.scaling_factor
 
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
         tokens = self.tokenizer(
@@ -60,6 +92,8 @@ class DiffusersTextPrior(TextPrior):
         pred = self.unet(
             torch.cat([x_t, x_t]).to(self.dtype), torch.cat([t, t]), encoder_hidden_states=torch.cat([cond.uncond, cond.cond])
         ).sample.float()
+        if pred.shape[1] == 2 * x_t.shape[1]:  # learned variance (DeepFloyd IF): the first half is the prediction
+            pred = pred[:, : x_t.shape[1]]
         a = self.alphas_cumprod[torch.cat([t, t])].view(-1, 1, 1, 1)
         eps = eps_from_prediction(pred, torch.cat([x_t, x_t]).float(), a, self.prediction_type)
         return guided(eps[:B], eps[B:], guidance_scale)

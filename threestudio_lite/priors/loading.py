@@ -58,13 +58,34 @@ def world_exact_denoiser(prompt: str, camera: CameraConfig, image_size: int = 32
 
 
 def quiet_libraries() -> None:
-    """Keep diffusers/transformers loading chatter (progress bars, deprecation notes) off the terminal."""
+    """Keep diffusers/transformers/hub loading chatter (progress bars, retries, deprecation notes) off the terminal."""
+    import warnings
+
     import diffusers
+    import huggingface_hub
     import transformers
 
     for lib in (diffusers.utils.logging, transformers.utils.logging):
         lib.set_verbosity_error()
         lib.disable_progress_bar()
+    huggingface_hub.utils.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", module="huggingface_hub")
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection (a quick check before any download retries)."""
+    import socket
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = constants.ENDPOINT.split("://")[-1].split("/")[0]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def load_prior(config, prompt: str, camera: CameraConfig, device: torch.device) -> Prior:
@@ -82,29 +103,43 @@ def load_prior(config, prompt: str, camera: CameraConfig, device: torch.device) 
     elif config.kind == "diffusers":
         from .diffusers_text import DiffusersTextPrior
 
-        if not config.path:
-            raise PriorUnavailable("prior.kind=diffusers needs prior.path (a local folder or a hub id)")
-        try:
-            prior = DiffusersTextPrior(config.path, device)
-        except OSError as e:
-            raise PriorUnavailable(
-                f"cannot load the diffusers prior '{config.path}': not a complete local folder and no model hub "
-                f"reachable ({str(e).splitlines()[0]}); download it and pass prior.path=/path/to/folder"
-            ) from None
+        prior = load_diffusers(DiffusersTextPrior, config.path, device)
     else:
         prior = world_exact_denoiser(prompt, camera).to(device)
     prior.view_dependent = config.view_dependent
     return prior
 
 
+def load_diffusers(backend, path: str, device: torch.device) -> Prior:
+    """``backend(path, device, dtype, local_files_only)`` for a folder or hub id, or PriorUnavailable saying
+    how to provide the weights. Without a reachable hub, a hub id is read from the local cache only."""
+    if not path:
+        raise PriorUnavailable("prior.kind=diffusers needs prior.path (a local folder or a hub id)")
+    offline = not Path(path).is_dir() and not hub_reachable()
+    try:
+        # Half precision on a GPU (as the papers' code runs these models); full precision on the CPU.
+        return backend(path, device, torch.float16 if device.type == "cuda" else torch.float32, local_files_only=offline)
+    except OSError as e:
+        where = ("it is not a local folder, no model hub is reachable and the local Hugging Face cache does not "
+                 "hold it" if offline else f"not a complete local folder or hub model ({str(e).splitlines()[0]})")
+        raise PriorUnavailable(
+            f"cannot load the diffusers prior '{path}': {where}; download it where a hub is reachable "
+            f"(huggingface-cli download {path} --local-dir DIR) and pass prior.path=DIR"
+        ) from None
+
+
 def load_view_prior(config, device: torch.device) -> Prior:
     """The view-conditioned prior of image-to-3D: the embedded mini view prior (``auto``/``mini``, or a
-    folder of one in ``prior.path``). Real Zero-1-to-3 checkpoints come through the real-priors backends."""
+    folder of one in ``prior.path``), or a Zero-1-to-3 diffusers checkpoint (``diffusers``)."""
     from .mini.view_prior import MiniViewPrior
 
     quiet_libraries()
+    if config.kind == "diffusers":
+        from .zero123 import Zero123Prior
+
+        return load_diffusers(Zero123Prior, config.path, device)
     if config.kind not in ("auto", "mini"):
-        raise PriorUnavailable(f"image-to-3d supports prior.kind auto or mini for now, got {config.kind!r}")
+        raise PriorUnavailable(f"image-to-3d takes prior.kind auto, mini or diffusers, got {config.kind!r}")
     path = Path(config.path) if config.path else shipped_prior_dir("view")
     if not (path / "model_index.json").is_file():
         raise PriorUnavailable(f"no mini view prior at {path} (train one with `threestudio-lite train-prior view`)")

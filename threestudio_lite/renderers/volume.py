@@ -5,7 +5,8 @@ evaluations small, which is what costs time here: samples in empty occupancy-gri
 cheap no-grad pass over the density channel finds where transmittance has died and drops the samples
 behind it; only the survivors are evaluated with gradients. Weights come from nerfacc's dense
 ``render_weight_from_density`` over a (rays, samples) layout on the CPU, and from its packed CUDA kernels
-when the field lives on a GPU. Outputs are (B, H, W, C): rgb, opacity, depth, normal, orientation."""
+when the field lives on a GPU. Shading is deferred: albedo, normal and depth are composited per ray and each
+ray is lit once. Outputs are (B, H, W, C): rgb, opacity, depth, normal, orientation."""
 
 from __future__ import annotations
 
@@ -106,16 +107,6 @@ class VolumeRenderer(torch.nn.Module):
         sigmas = sigmas.index_put((rows, cols), samples["density"])
         w = _weights(t_starts, t_ends, sigmas, rows, cols)[:, None]
 
-        # Shade each sample with its camera's mode and light.
-        cam_of_ray = ray_ids // (H * W)
-        cam = cam_of_ray[rows]
-        modes = torch.tensor([["albedo", "lambertian", "textureless"].index(m) for m in shading], device=device)[cam]
-        pts = points[rows, cols]
-        lit = lambertian(torch.ones_like(pts), samples["normal"], pts, cameras.light_positions[cam],
-                         material.ambient, material.diffuse)
-        albedo = samples["albedo"]
-        color = torch.where((modes == 0)[:, None], albedo, torch.where((modes == 2)[:, None], lit, albedo * lit))
-
         def composite(values: torch.Tensor) -> torch.Tensor:
             per_hit_ray = torch.zeros(len(ray_ids), values.shape[-1], device=device, dtype=values.dtype)
             per_hit_ray = per_hit_ray.index_add(0, rows, values)
@@ -124,12 +115,23 @@ class VolumeRenderer(torch.nn.Module):
 
         opacity = composite(w)
         normal = composite(w * samples["normal"])
+        depth = composite(w * t_mid[rows, cols][:, None])
+        albedo = composite(w * samples["albedo"])
+        # Deferred shading: each ray is lit once, at its expected surface point with its composited normal.
+        # Shading every sample with its own normal darkens and speckles the image where the field's
+        # normals are noisy along the ray, and SDS then pays for the speckle with a darker albedo.
+        cam = torch.arange(B, device=device).repeat_interleave(H * W)
+        modes = torch.tensor([["albedo", "lambertian", "textureless"].index(m) for m in shading], device=device)[cam]
+        surface = origins + dirs * (depth / opacity.clamp(min=1e-6))
+        shade = lambertian(torch.ones_like(opacity), normal, surface, cameras.light_positions[cam], material.ambient,
+                           material.diffuse)
+        color = torch.where((modes == 0)[:, None], albedo, torch.where((modes == 2)[:, None], opacity * shade, albedo * shade))
         facing = (samples["normal"] * d[rows]).sum(-1, keepdim=True).clamp(min=0.0) ** 2
-        rgb = composite(w * color) + (1.0 - opacity) * background(dirs)
+        rgb = color + (1.0 - opacity) * background(dirs)
         out = {
             "rgb": rgb,
             "opacity": opacity,
-            "depth": composite(w * t_mid[rows, cols][:, None]),
+            "depth": depth,
             "normal": normal,
             "orientation": composite(w.detach() * facing),
         }
