@@ -145,3 +145,20 @@ def test_image_to_3d_step_on_zero123_reaches_the_3d_parameters(tiny_zero123_dir,
     loss.backward()
     assert torch.isfinite(loss) and logs["sds"] > 0
     assert sum(p.grad.abs().sum() for p in scene.geometry.grid.parameters() if p.grad is not None) > 0
+
+
+def test_attention_slicing_gives_the_same_noise_prediction(tiny_sd_dir):
+    from threestudio_lite.config import PriorConfig
+    from threestudio_lite.priors.loading import load_prior
+
+    cams = make_cameras([0.0, 30.0], [0.0, 120.0], 2.8, 42.5, 16, 16)
+    x_t = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([100, 600])
+    eps = {}
+    for slicing in (False, True):
+        prior = load_prior(PriorConfig(kind="diffusers", path=str(tiny_sd_dir), attention_slicing=slicing), "a red cube",
+                           None, torch.device("cpu"))
+        assert any("Sliced" in type(p).__name__ for p in prior.unet.attn_processors.values()) == slicing
+        with torch.no_grad():
+            eps[slicing] = prior.predict_noise(x_t, t, prior.condition("a red cube", cams), 7.5)
+    torch.testing.assert_close(eps[True], eps[False], rtol=1e-4, atol=1e-5)

@@ -31,6 +31,8 @@ class PriorConfig:
     path: str = ""
     negative_prompt: str = ""
     view_dependent: bool = True
+    # Diffusers backends: compute attention in slices (less GPU memory, a little slower).
+    attention_slicing: bool = False
 
 
 @dataclass

@@ -103,22 +103,27 @@ def load_prior(config, prompt: str, camera: CameraConfig, device: torch.device) 
     elif config.kind == "diffusers":
         from .diffusers_text import DiffusersTextPrior
 
-        prior = load_diffusers(DiffusersTextPrior, config.path, device)
+        prior = load_diffusers(DiffusersTextPrior, config, device)
     else:
         prior = world_exact_denoiser(prompt, camera).to(device)
     prior.view_dependent = config.view_dependent
     return prior
 
 
-def load_diffusers(backend, path: str, device: torch.device) -> Prior:
-    """``backend(path, device, dtype, local_files_only)`` for a folder or hub id, or PriorUnavailable saying
-    how to provide the weights. Without a reachable hub, a hub id is read from the local cache only."""
+def load_diffusers(backend, config, device: torch.device) -> Prior:
+    """``backend(path, device, dtype, local_files_only)`` for ``config.path`` (a folder or hub id), or
+    PriorUnavailable saying how to provide the weights. Without a reachable hub, a hub id is read from the
+    local cache only."""
+    path = config.path
     if not path:
         raise PriorUnavailable("prior.kind=diffusers needs prior.path (a local folder or a hub id)")
     offline = not Path(path).is_dir() and not hub_reachable()
     try:
         # Half precision on a GPU (as the papers' code runs these models); full precision on the CPU.
-        return backend(path, device, torch.float16 if device.type == "cuda" else torch.float32, local_files_only=offline)
+        prior = backend(path, device, torch.float16 if device.type == "cuda" else torch.float32, local_files_only=offline)
+        if config.attention_slicing:
+            prior.unet.set_attention_slice("auto")
+        return prior
     except OSError as e:
         where = ("it is not a local folder, no model hub is reachable and the local Hugging Face cache does not "
                  "hold it" if offline else f"not a complete local folder or hub model ({str(e).splitlines()[0]})")
@@ -137,7 +142,7 @@ def load_view_prior(config, device: torch.device) -> Prior:
     if config.kind == "diffusers":
         from .zero123 import Zero123Prior
 
-        return load_diffusers(Zero123Prior, config.path, device)
+        return load_diffusers(Zero123Prior, config, device)
     if config.kind not in ("auto", "mini"):
         raise PriorUnavailable(f"image-to-3d takes prior.kind auto, mini or diffusers, got {config.kind!r}")
     path = Path(config.path) if config.path else shipped_prior_dir("view")
