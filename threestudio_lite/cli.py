@@ -225,6 +225,13 @@ def _add_run_options(p: argparse.ArgumentParser, preset: str) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _add_eval_options(e: argparse.ArgumentParser, preset: str, func) -> None:
+    e.add_argument("--cases", required=True)
+    e.add_argument("--out", required=True)
+    e.add_argument("--config", default=preset, help=f"preset name or YAML path (default: {preset})")
+    e.set_defaults(func=func)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="threestudio-lite",
@@ -305,20 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
                         usage="threestudio-lite eval text-to-3d --cases CASES.jsonl --out DIR [--config PRESET] [key.path=value ...]",
                         description="Each line of CASES is {\"prompt\": ..., \"truth\": <world caption>, \"seed\": optional}. "
                         "Writes DIR/eval.json and DIR/eval.png; every case runs in its own process.")
-    e.add_argument("--cases", required=True)
-    e.add_argument("--out", required=True)
-    e.add_argument("--config", default="dreamfusion", help="preset name or YAML path")
-    e.set_defaults(func=cmd_eval_text_to_3d)
+    _add_eval_options(e, "dreamfusion", cmd_eval_text_to_3d)
     e = esub.add_parser("image-to-3d", help="run image-to-3D on pictures of world objects and score it against the truth",
                         usage="threestudio-lite eval image-to-3d --cases CASES.jsonl --out DIR [--config PRESET] [key.path=value ...]",
                         description="Each line of CASES is {\"image\": path (relative to CASES), \"truth\": <world caption>, "
                         "\"elevation\": E, \"azimuth\": A (the picture's camera), \"seed\": optional}. Scores the mesh "
                         "(IoU, Chamfer, colour) and the NeRF on 8 held-out 64x64 views (PSNR, mask IoU); writes "
                         "DIR/eval.json and DIR/eval.png.")
-    e.add_argument("--cases", required=True)
-    e.add_argument("--out", required=True)
-    e.add_argument("--config", default="zero123", help="preset name or YAML path")
-    e.set_defaults(func=cmd_eval_image_to_3d)
+    _add_eval_options(e, "zero123", cmd_eval_image_to_3d)
 
     p = sub.add_parser("bench", help="measure renderer, prior and run speed",
                        description="Per-stage seconds of a default text-to-3D run, renderer rays·samples/s and SDS "

@@ -73,13 +73,13 @@ class Zero123Prior(Prior):
         self.prediction_type = scheduler.config.prediction_type
         self.alphas_cumprod = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
         self.image_size = self.unet.config.sample_size * 2 ** (len(self.vae.config.block_out_channels) - 1)
+        self._encoded: tuple[Reference, torch.Tensor, torch.Tensor] | None = None
         self.description = f"Zero-1-to-3 view-conditioned prior from {Path(path).name or path} ({self.image_size}x{self.image_size})"
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """[0, 1] renders to scaled latents (the target side of the diffusion)."""
         return self.vae.encode((images * 2.0 - 1.0).to(self.dtype)).latent_dist.mean * self.vae.config.scaling_factor
 
-    @torch.no_grad()
     def _clip_embedding(self, image: torch.Tensor) -> torch.Tensor:
         """(1, D) CLIP image embedding of a [0, 1] image (3, S, S), with CLIP's 224 px bicubic preprocessing."""
         size = self.image_encoder.config.image_size
@@ -89,15 +89,22 @@ class Zero123Prior(Prior):
         x = ((x - mean) / std).to(self.device, self.dtype)
         return self.image_encoder(x).image_embeds
 
+    @torch.no_grad()
+    def _encode_reference(self, reference: Reference) -> tuple[torch.Tensor, torch.Tensor]:
+        """CLIP embedding (1, D) and VAE latents (1, 4, h, w) of the reference, computed once per reference."""
+        if self._encoded is None or self._encoded[0] is not reference:
+            image = F.interpolate(reference.image[None].float(), size=(self.image_size,) * 2, mode="bilinear",
+                                  antialias=True, align_corners=False)
+            latents = self.vae.encode((image * 2.0 - 1.0).to(self.device, self.dtype)).latent_dist.mode()
+            self._encoded = (reference, self._clip_embedding(reference.image), latents)
+        return self._encoded[1], self._encoded[2]
+
     def condition(self, reference: Reference, cameras: Cameras, negative_prompt: str = "") -> Zero123Condition:
         B = len(cameras)
-        image = F.interpolate(reference.image[None].float(), size=(self.image_size,) * 2, mode="bilinear",
-                              antialias=True, align_corners=False)
+        clip, latents = self._encode_reference(reference)
         with torch.no_grad():
-            latents = self.vae.encode((image * 2.0 - 1.0).to(self.device, self.dtype)).latent_dist.mode()
             pose = relative_pose(reference, cameras).to(self.device, self.dtype)
-            clip = self._clip_embedding(reference.image).expand(B, -1)
-            embedding = self.cc_projection(torch.cat([clip, pose], -1)[:, None, :])
+            embedding = self.cc_projection(torch.cat([clip.expand(B, -1), pose], -1)[:, None, :])
         return Zero123Condition(embedding, latents.expand(B, -1, -1, -1))
 
     def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: Zero123Condition, guidance_scale: float) -> torch.Tensor:

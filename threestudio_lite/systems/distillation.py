@@ -4,6 +4,8 @@ prior is conditioned on those views and may add losses of its own (e.g. image-to
 
 from __future__ import annotations
 
+import abc
+
 import torch
 
 from .. import losses
@@ -24,7 +26,7 @@ def build_scene(config: StageConfig) -> torch.nn.Module:
     return REPRESENTATIONS[config.representation](config)
 
 
-class DistillationSystem:
+class DistillationSystem(abc.ABC):
     """Base of the systems; ``loss`` is one optimization step's objective."""
 
     def __init__(self, config: RunConfig, prior: Prior):
@@ -39,9 +41,9 @@ class DistillationSystem:
             scene.load_state_dict(previous.state_dict())
         return scene
 
+    @abc.abstractmethod
     def condition(self, cameras: Cameras):
         """The prior's conditioning for one image per camera."""
-        raise NotImplementedError
 
     def report(self, scene, run_dir) -> dict:
         """System-specific entries of a finished run's metrics.json; none by default."""

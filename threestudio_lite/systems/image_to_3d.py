@@ -26,6 +26,7 @@ class ImageTo3D(DistillationSystem):
     def __init__(self, config: RunConfig, prior, reference: ReferenceImage):
         super().__init__(config, prior)
         self.image = reference
+        self._targets: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         c = config.image
         self.reference = Reference(reference.rgb, c.elevation, c.azimuth, c.distance, c.fovy)
 
@@ -44,8 +45,11 @@ class ImageTo3D(DistillationSystem):
         return self.prior.condition(self.reference, cameras)
 
     def reference_targets(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Input colour (size, size, 3) on white and mask (size, size, 1) at a render size."""
-        return downsample(self.image.rgb, size).permute(1, 2, 0), downsample(self.image.mask[None], size).permute(1, 2, 0)
+        """Input colour (size, size, 3) on white and mask (size, size, 1) at a render size (made once per size)."""
+        if size not in self._targets:
+            self._targets[size] = (downsample(self.image.rgb, size).permute(1, 2, 0),
+                                   downsample(self.image.mask[None], size).permute(1, 2, 0))
+        return self._targets[size]
 
     def extra_losses(self, scene, stage: StageConfig, step: int, progress: float, generator: torch.Generator):
         size = max(8, round(value_at(stage.reference_resolution, progress)))
