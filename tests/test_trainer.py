@@ -18,6 +18,9 @@ class ScriptedSystem:
     def build_scene(self, index, previous):
         return build_scene(self.config.stages[index])
 
+    def preview(self, rgb):
+        return rgb
+
     def loss(self, scene, stage, step, progress, generator):
         from threestudio_lite.data.cameras import make_cameras
 

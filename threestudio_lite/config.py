@@ -31,8 +31,16 @@ class PriorConfig:
     path: str = ""
     negative_prompt: str = ""
     view_dependent: bool = True
+    # Text priors: Perp-Neg guidance against the Janus problem (view embeddings interpolated by azimuth,
+    # the other views' guidance applied perpendicular to the prompt's); costs two more UNet branches.
+    perp_neg: bool = False
     # Diffusers backends: compute attention in slices (less GPU memory, a little slower).
     attention_slicing: bool = False
+    # Diffusers backends: keep the text / image encoder in CPU memory, moving it to the device only to embed
+    # (embeddings are cached, so it runs a handful of times; DeepFloyd IF's T5-XXL alone is ~9 GB in fp16).
+    cpu_offload: bool = False
+    # Zero-1-to-3 backends: "zero123" (Zero-1-to-3, Zero123-XL) or "stable-zero123" camera conditioning.
+    pose_convention: str = "zero123"
 
 
 @dataclass
@@ -57,6 +65,10 @@ class StageConfig:
     # Image-to-3D: side of the reference view rendered each step for its colour and mask losses.
     reference_resolution: Schedule = 64.0
     batch_size: int = 4
+    # Distil directly in a latent diffusion model's latent space (threestudio's rgb_as_latents, Latent-NeRF):
+    # the field's colour holds 4 latent channels, rendered unlit over the latent of a white background and
+    # fed to the UNet without the VAE. Needs a Stable Diffusion prior and an RGB stage after it.
+    latent_renders: bool = False
     geometry: ImplicitVolumeConfig = field(default_factory=ImplicitVolumeConfig)
     renderer: RendererConfig = field(default_factory=RendererConfig)
     material: MaterialConfig = field(default_factory=MaterialConfig)
@@ -125,7 +137,11 @@ def resolve_preset(name_or_path: str) -> Path:
 
 def load_config(preset: str, overrides: list[str] = ()) -> RunConfig:
     config = build(RunConfig, load_yaml(resolve_preset(preset)))
-    return apply_overrides(RunConfig, config, list(overrides)) if overrides else config
+    config = apply_overrides(RunConfig, config, list(overrides)) if overrides else config
+    if config.stages and config.stages[-1].latent_renders:
+        raise ConfigError(f"stages.{len(config.stages) - 1}.latent_renders: the last stage must render colour (the "
+                          "export bakes its albedo); add an RGB stage after the latent one")
+    return config
 
 
 def load_saved_config(path: Path) -> RunConfig:

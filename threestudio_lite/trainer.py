@@ -140,12 +140,14 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self, scene, index: int, step: int) -> Path:
-        """Save a grid of orbit views: shaded colour, textureless shading, normals."""
+        """Save a grid of orbit views: shaded colour, textureless shading, normals (a latent stage: its decoded
+        latents, normals)."""
         cfg = self.config.trainer
         cams = self.orbit.orbit(cfg.val_views, cfg.val_resolution, cfg.val_resolution)
         rows = []
-        for mode in ("lambertian", "textureless"):
-            rows.append(scene.render(cams, [mode] * len(cams), progress=1.0)["rgb"].cpu())
+        modes = ("albedo",) if self.config.stages[index].latent_renders else ("lambertian", "textureless")
+        for mode in modes:
+            rows.append(self.system.preview(scene.render(cams, [mode] * len(cams), progress=1.0)["rgb"]).cpu())
         out = scene.render(cams, ["lambertian"] * len(cams), progress=1.0)
         normal_rgb = (out["normal"] * 0.5 + 0.5) * out["opacity"] + (1 - out["opacity"])
         rows.append(normal_rgb.cpu())

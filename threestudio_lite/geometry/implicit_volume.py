@@ -28,6 +28,10 @@ class ImplicitVolumeConfig:
     blob_density: float = 10.0
     blob_std: float = 0.4
     max_log_density: float = 10.0
+    # Channels of the colour head and its activation: 3 and "sigmoid" for albedo in [0, 1]; a latent-render
+    # stage sets 4 and "none" (the field then holds a latent diffusion model's latents).
+    color_channels: int = 3
+    color_activation: str = "sigmoid"
 
 
 def blob_log_density(points: torch.Tensor, config: ImplicitVolumeConfig) -> torch.Tensor:
@@ -45,8 +49,10 @@ class ImplicitVolume(torch.nn.Module):
         self.albedo_head = torch.nn.Sequential(
             torch.nn.Linear(config.feature_channels, config.hidden),
             torch.nn.ReLU(),
-            torch.nn.Linear(config.hidden, 3),
+            torch.nn.Linear(config.hidden, config.color_channels),
         )
+        if config.color_activation not in ("sigmoid", "none"):
+            raise ValueError(f"geometry.color_activation must be 'sigmoid' or 'none', got {config.color_activation!r}")
 
     def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
         return {"grid": list(self.grid.parameters()), "mlp": list(self.albedo_head.parameters())}
@@ -91,10 +97,12 @@ class FieldSnapshot:
         return torch.exp((raw + self._blob(points)).clamp(max=self.config.max_log_density))
 
     def query(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Density (N,), albedo (N, 3) in [0, 1] and unit outward normals (N, 3) at points (N, 3)."""
+        """Density (N,), albedo (N, C) (in [0, 1] with the sigmoid) and unit outward normals (N, 3) at points (N, 3)."""
         values = trilinear(self.table, self.resolution, points)
         log_density = (values[:, 0] + self._blob(points)).clamp(max=self.config.max_log_density)
         grad = values[:, 1:4] - points / self.config.blob_std**2
         normal = -torch.nn.functional.normalize(grad, dim=-1)
-        albedo = torch.sigmoid(self.albedo_head(values[:, 4:]))
+        albedo = self.albedo_head(values[:, 4:])
+        if self.config.color_activation == "sigmoid":
+            albedo = torch.sigmoid(albedo)
         return {"density": torch.exp(log_density), "albedo": albedo, "normal": normal}

@@ -12,14 +12,23 @@ import torch
 
 from ..data.cameras import Cameras
 from ..data.views import ViewRule, view_suffix
+from .perp_neg import perp_neg_guided, view_mix
 
 
 @dataclass
 class TextCondition:
-    """Per-image conditional and unconditional embeddings, in whatever form the backend consumes."""
+    """Per-image conditional and unconditional embeddings, in whatever form the backend consumes; with
+    Perp-Neg also K negative embeddings per image (K, B, ...) and their guidance weights (B, K)."""
 
     cond: torch.Tensor
     uncond: torch.Tensor
+    negatives: torch.Tensor | None = None
+    negative_weights: torch.Tensor | None = None
+
+    def map(self, fn) -> "TextCondition":
+        """The same condition with ``fn`` applied to every (B, ...) embedding batch."""
+        negatives = None if self.negatives is None else torch.stack([fn(n) for n in self.negatives])
+        return TextCondition(fn(self.cond), fn(self.uncond), negatives, self.negative_weights)
 
 
 def guided(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, scale: float) -> torch.Tensor:
@@ -35,6 +44,8 @@ class Prior(abc.ABC):
     alphas_cumprod: torch.Tensor
     #: Side of the square images ``encode`` expects; renders are resized to it.
     image_size: int
+    #: Channels of the latent space renders can be distilled in directly (0: none, a pixel-space prior).
+    latent_channels: int = 0
 
     @property
     def num_train_timesteps(self) -> int:
@@ -52,6 +63,14 @@ class Prior(abc.ABC):
     def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond, guidance_scale: float) -> torch.Tensor:
         """Guided noise prediction for x_t at integer timesteps t (B,)."""
 
+    def latents_from_render(self, renders: torch.Tensor) -> torch.Tensor:
+        """Latent renders (B, latent_channels, H, W) -> the diffusion model's x0 (latent-space priors only)."""
+        raise ValueError(f"{self.description} has no latent space to distil in")
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (B, latent_channels, h, w) -> images (B, 3, S, S) in [0, 1] (latent-space priors only)."""
+        raise ValueError(f"{self.description} has no latent space to decode")
+
     @abc.abstractmethod
     def condition(self, prompt: str, cameras: Cameras, negative_prompt: str = "") -> object:
         """The conditioning for one image per camera."""
@@ -62,6 +81,8 @@ class TextPrior(Prior):
 
     view_rule = ViewRule()
     view_dependent: bool = True
+    #: Perp-Neg guidance (interpolated view embeddings, perpendicular negative views); needs view_dependent.
+    perp_neg: bool = False
 
     def __init__(self) -> None:
         self._embedding_cache: dict[str, torch.Tensor] = {}
@@ -92,5 +113,35 @@ class TextPrior(Prior):
         return [prompt + view_suffix(n) for n in names]
 
     def condition(self, prompt: str, cameras: Cameras, negative_prompt: str = "") -> TextCondition:
-        texts = self.view_prompts(prompt, cameras)
-        return TextCondition(self.embed_cached(texts), self.embed_cached([negative_prompt] * len(texts)))
+        uncond = self.embed_cached([negative_prompt] * len(cameras))
+        if self.perp_neg and self.view_dependent:
+            return self.perp_neg_condition(prompt, cameras, uncond)
+        return TextCondition(self.embed_cached(self.view_prompts(prompt, cameras)), uncond)
+
+    def perp_neg_condition(self, prompt: str, cameras: Cameras, uncond: torch.Tensor) -> TextCondition:
+        """Per camera: the azimuth-interpolated view embedding, and the two view embeddings to push away from."""
+        views = ("front", "side", "back", "overhead")
+        table = dict(zip(views, self.embed_cached([prompt + view_suffix(v) for v in views])))
+        positives, negatives, weights = [], [], []
+        for el, az in zip(cameras.elevation.tolist(), cameras.azimuth.tolist()):
+            mix, negs = view_mix(el, az, self.view_rule.overhead_elevation)
+            positives.append(sum(w * table[v] for v, w in mix))
+            negatives.append(torch.stack([table[v] for v, _ in negs]))
+            weights.append([w for _, w in negs])
+        return TextCondition(torch.stack(positives), uncond, torch.stack(negatives, 1),
+                             torch.tensor(weights, device=uncond.device))
+
+    @abc.abstractmethod
+    def unguided_eps(self, x_t: torch.Tensor, t: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        """ε prediction for x_t at timesteps t under one embedding per image (one batched model call)."""
+
+    def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: TextCondition, guidance_scale: float) -> torch.Tensor:
+        """Classifier-free guidance, or Perp-Neg when the condition carries negatives; all branches in one call."""
+        if cond.negatives is None and guidance_scale == 1.0:
+            return self.unguided_eps(x_t, t, cond.cond)
+        branches = [cond.uncond, cond.cond] + ([] if cond.negatives is None else list(cond.negatives))
+        n = len(branches)
+        eps = self.unguided_eps(x_t.repeat(n, *[1] * (x_t.ndim - 1)), t.repeat(n), torch.cat(branches)).chunk(n)
+        if cond.negatives is None:
+            return guided(eps[0], eps[1], guidance_scale)
+        return perp_neg_guided(eps[0], eps[1], list(eps[2:]), cond.negative_weights, guidance_scale)

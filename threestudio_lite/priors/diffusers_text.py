@@ -9,12 +9,14 @@ Epsilon- and v-prediction UNets are both turned into ε."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DConditionModel
 
-from .base import TextCondition, TextPrior, guided
+from .base import TextPrior
 
 
 def load_text_encoder(path: str, device: torch.device, dtype: torch.dtype, local_files_only: bool = False):
@@ -39,6 +41,20 @@ def eps_from_prediction(pred: torch.Tensor, x_t: torch.Tensor, alphas_cumprod_t:
     raise ValueError(f"unsupported prediction type {prediction_type!r}")
 
 
+@contextmanager
+def visiting(module: torch.nn.Module, device: torch.device, offloaded: bool):
+    """``module`` on ``device`` for the block; an offloaded module goes back to CPU memory after it."""
+    if offloaded:
+        module.to(device)
+    try:
+        yield module
+    finally:
+        if offloaded:
+            module.to("cpu")
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
 def has_component(path: str, name: str, local_files_only: bool = False) -> bool:
     """Whether the pipeline at ``path`` (folder or hub id) has the component ``name`` (e.g. ``vae``)."""
     if Path(path).is_dir():
@@ -50,6 +66,9 @@ def has_component(path: str, name: str, local_files_only: bool = False) -> bool:
 
 class DiffusersTextPrior(TextPrior):
     """``local_files_only`` reads a hub id from the local cache only (no network)."""
+
+    #: Whether the text encoder lives in CPU memory between uses (PriorConfig.cpu_offload).
+    encoder_offload = False
 
     def __init__(self, path: str, device: torch.device, dtype: torch.dtype = torch.float32, local_files_only: bool = False):
         super().__init__()
@@ -69,9 +88,14 @@ class DiffusersTextPrior(TextPrior):
             self.vae = AutoencoderKL.from_pretrained(path, subfolder="vae", torch_dtype=dtype, **local).to(device).eval()
             self.vae.requires_grad_(False)
             self.image_size *= 2 ** (len(self.vae.config.block_out_channels) - 1)
+            self.latent_channels = self.vae.config.latent_channels
             space = "latent-space"
         self.dtype = dtype
         self.description = f"diffusers {space} prior from {path} ({self.image_size}x{self.image_size} images)"
+
+    @property
+    def encoder(self) -> torch.nn.Module:
+        return self.text_encoder
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """[0, 1] images to the UNet's x0: [-1, 1] pixels, or the VAE latents' posterior mean times the
@@ -81,19 +105,25 @@ class DiffusersTextPrior(TextPrior):
             return x
         return self.vae.encode(x).latent_dist.mean * self.vae.config.scaling_factor
 
+    def latents_from_render(self, renders: torch.Tensor) -> torch.Tensor:
+        """Renders of latents (threestudio's rgb_as_latents), resized to the UNet's sample size."""
+        return F.interpolate(renders, size=(self.unet.config.sample_size,) * 2, mode="bilinear",
+                             align_corners=False).to(self.dtype)
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        images = self.vae.decode(latents.to(self.dtype) / self.vae.config.scaling_factor).sample
+        return (images.float() * 0.5 + 0.5).clamp(0.0, 1.0)
+
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
         tokens = self.tokenizer(
             texts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
         )
-        return self.text_encoder(tokens.input_ids.to(self.device))[0]
+        with visiting(self.text_encoder, self.device, self.encoder_offload) as encoder:
+            return encoder(tokens.input_ids.to(self.device))[0]
 
-    def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: TextCondition, guidance_scale: float) -> torch.Tensor:
-        B = x_t.shape[0]
-        pred = self.unet(
-            torch.cat([x_t, x_t]).to(self.dtype), torch.cat([t, t]), encoder_hidden_states=torch.cat([cond.uncond, cond.cond])
-        ).sample.float()
+    def unguided_eps(self, x_t: torch.Tensor, t: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        pred = self.unet(x_t.to(self.dtype), t, encoder_hidden_states=embeddings).sample.float()
         if pred.shape[1] == 2 * x_t.shape[1]:  # learned variance (DeepFloyd IF): the first half is the prediction
             pred = pred[:, : x_t.shape[1]]
-        a = self.alphas_cumprod[torch.cat([t, t])].view(-1, 1, 1, 1)
-        eps = eps_from_prediction(pred, torch.cat([x_t, x_t]).float(), a, self.prediction_type)
-        return guided(eps[:B], eps[B:], guidance_scale)
+        return eps_from_prediction(pred, x_t.float(), self.alphas_cumprod[t].view(-1, 1, 1, 1), self.prediction_type)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import TextCondition, TextPrior, guided
+from .base import TextPrior
 
 
 class ExactDenoiserPrior(TextPrior):
@@ -56,13 +56,7 @@ class ExactDenoiserPrior(TextPrior):
         logits = (-dist2 / (2.0 * (1.0 - a))).masked_fill(~masks, float("-inf"))
         return torch.softmax(logits, dim=1) @ flat
 
-    def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: TextCondition, guidance_scale: float) -> torch.Tensor:
-        eps_c = self._eps(x_t, t, cond.cond)
-        if guidance_scale == 1.0:
-            return eps_c
-        return guided(self._eps(x_t, t, cond.uncond), eps_c, guidance_scale)
-
-    def _eps(self, x_t: torch.Tensor, t: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    def unguided_eps(self, x_t: torch.Tensor, t: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         a = self.alphas_cumprod[t].view(-1, 1)
         x0 = self.denoise(x_t, t, masks)
         return ((x_t.flatten(1) - a.sqrt() * x0) / (1.0 - a).sqrt()).view_as(x_t)

@@ -107,6 +107,11 @@ def load_prior(config, prompt: str, camera: CameraConfig, device: torch.device) 
     else:
         prior = world_exact_denoiser(prompt, camera).to(device)
     prior.view_dependent = config.view_dependent
+    prior.perp_neg = config.perp_neg
+    if config.perp_neg and not config.view_dependent:
+        raise PriorUnavailable("prior.perp_neg needs prior.view_dependent=true (it mixes the view prompts)")
+    if config.perp_neg and isinstance(prior, ExactDenoiserPrior):
+        raise PriorUnavailable("prior.perp_neg interpolates text embeddings; the exact-denoiser prior's are image masks")
     return prior
 
 
@@ -123,6 +128,9 @@ def load_diffusers(backend, config, device: torch.device) -> Prior:
         prior = backend(path, device, torch.float16 if device.type == "cuda" else torch.float32, local_files_only=offline)
         if config.attention_slicing:
             prior.unet.set_attention_slice("auto")
+        if config.cpu_offload:
+            prior.encoder_offload = True
+            prior.encoder.to("cpu")  # visits the device only inside ``visiting`` (see diffusers_text)
         return prior
     except OSError as e:
         where = ("it is not a local folder, no model hub is reachable and the local Hugging Face cache does not "
@@ -140,9 +148,14 @@ def load_view_prior(config, device: torch.device) -> Prior:
 
     quiet_libraries()
     if config.kind == "diffusers":
-        from .zero123 import Zero123Prior
+        from .zero123 import POSE_CONVENTIONS, Zero123Prior
 
-        return load_diffusers(Zero123Prior, config, device)
+        if config.pose_convention not in POSE_CONVENTIONS:
+            raise PriorUnavailable(f"unknown prior.pose_convention {config.pose_convention!r}; "
+                                   f"expected one of {POSE_CONVENTIONS}")
+        prior = load_diffusers(Zero123Prior, config, device)
+        prior.pose_convention = config.pose_convention
+        return prior
     if config.kind not in ("auto", "mini"):
         raise PriorUnavailable(f"image-to-3d takes prior.kind auto, mini or diffusers, got {config.kind!r}")
     path = Path(config.path) if config.path else shipped_prior_dir("view")

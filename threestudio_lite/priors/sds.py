@@ -53,9 +53,14 @@ def sample_timesteps(prior: Prior, batch: int, t_min: float, t_max: float, gener
 
 def sds_loss(
     prior: Prior, images: torch.Tensor, cond, config: SDSConfig, progress: float, generator: torch.Generator,
+    latents: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """SDS loss for images (B, 3, H, W) in [0, 1]; returns the loss and a few numbers to log."""
-    x0 = prior.encode(resize_for_prior(images, prior.image_size).to(prior.device))
+    """SDS loss for images (B, 3, H, W) in [0, 1], or with ``latents`` for renders of the prior's latents
+    (B, C, H, W); returns the loss and a few numbers to log."""
+    if latents:
+        x0 = prior.latents_from_render(images.to(prior.device))
+    else:
+        x0 = prior.encode(resize_for_prior(images, prior.image_size).to(prior.device))
     B = x0.shape[0]
     t = sample_timesteps(prior, B, value_at(config.t_min, progress), value_at(config.t_max, progress), generator)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)

@@ -4,11 +4,14 @@ reference image's latents), ``vae/``, ``image_encoder/`` (CLIPVisionModelWithPro
 (a linear layer from the CLIP image embedding + 4 camera numbers, 772, to the UNet's 768) and ``scheduler/``.
 
 Conditioning, as the model was trained: the camera is [Δpolar (radians), sin Δazimuth, cos Δazimuth,
-Δdistance] of the target relative to the reference (polar = 90° − elevation); the reference latents are the VAE
-posterior's mode, unscaled; classifier-free guidance zeroes both the projected embedding and the latents."""
+Δdistance] of the target relative to the reference (polar = 90° − elevation); Stable Zero123 (same layout, in
+its community diffusers conversions) replaces Δdistance by the reference's polar angle in radians. The
+reference latents are the VAE posterior's mode, unscaled; classifier-free guidance zeroes both the projected
+embedding and the latents."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from diffusers.models.modeling_utils import ModelMixin
 
 from ..data.cameras import Cameras
 from .base import Prior, guided
-from .diffusers_text import eps_from_prediction
+from .diffusers_text import eps_from_prediction, visiting
 from .mini.view_prior import Reference
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -45,14 +48,29 @@ class Zero123Condition:
     latents: torch.Tensor  # (B, 4, h, w) reference latents
 
 
-def relative_pose(reference: Reference, cameras: Cameras) -> torch.Tensor:
-    """(B, 4): [Δpolar in radians, sin Δazimuth, cos Δazimuth, Δdistance], target relative to reference."""
+POSE_CONVENTIONS = ("zero123", "stable-zero123")
+
+
+def relative_pose(reference: Reference, cameras: Cameras, convention: str = "zero123") -> torch.Tensor:
+    """(B, 4): [Δpolar in radians, sin Δazimuth, cos Δazimuth, Δdistance] of the target relative to the
+    reference, or for Stable Zero123 [..., reference polar in radians]."""
+    if convention not in POSE_CONVENTIONS:
+        raise ValueError(f"unknown Zero-1-to-3 pose convention {convention!r}; expected one of {POSE_CONVENTIONS}")
     d_polar = torch.deg2rad(reference.elevation - cameras.elevation)  # (90 - el) - (90 - el_ref)
     d_azimuth = torch.deg2rad(cameras.azimuth - reference.azimuth)
-    return torch.stack([d_polar, torch.sin(d_azimuth), torch.cos(d_azimuth), cameras.distance - reference.distance], -1)
+    if convention == "zero123":
+        last = cameras.distance - reference.distance
+    else:
+        last = torch.full_like(d_polar, math.radians(90.0 - reference.elevation))
+    return torch.stack([d_polar, torch.sin(d_azimuth), torch.cos(d_azimuth), last], -1)
 
 
 class Zero123Prior(Prior):
+    #: How the camera is given to the projection layer (see ``relative_pose``).
+    pose_convention = "zero123"
+    #: Whether the CLIP image encoder lives in CPU memory between uses (PriorConfig.cpu_offload).
+    encoder_offload = False
+
     def __init__(self, path: str, device: torch.device, dtype: torch.dtype = torch.float32, local_files_only: bool = False):
         from transformers import CLIPVisionModelWithProjection
 
@@ -76,6 +94,10 @@ class Zero123Prior(Prior):
         self._encoded: tuple[Reference, torch.Tensor, torch.Tensor] | None = None
         self.description = f"Zero-1-to-3 view-conditioned prior from {Path(path).name or path} ({self.image_size}x{self.image_size})"
 
+    @property
+    def encoder(self) -> torch.nn.Module:
+        return self.image_encoder
+
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """[0, 1] renders to scaled latents (the target side of the diffusion)."""
         return self.vae.encode((images * 2.0 - 1.0).to(self.dtype)).latent_dist.mean * self.vae.config.scaling_factor
@@ -87,7 +109,8 @@ class Zero123Prior(Prior):
         mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
         x = ((x - mean) / std).to(self.device, self.dtype)
-        return self.image_encoder(x).image_embeds
+        with visiting(self.image_encoder, self.device, self.encoder_offload) as encoder:
+            return encoder(x).image_embeds
 
     @torch.no_grad()
     def _encode_reference(self, reference: Reference) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,7 +126,7 @@ class Zero123Prior(Prior):
         B = len(cameras)
         clip, latents = self._encode_reference(reference)
         with torch.no_grad():
-            pose = relative_pose(reference, cameras).to(self.device, self.dtype)
+            pose = relative_pose(reference, cameras, self.pose_convention).to(self.device, self.dtype)
             embedding = self.cc_projection(torch.cat([clip.expand(B, -1), pose], -1)[:, None, :])
         return Zero123Condition(embedding, latents.expand(B, -1, -1, -1))
 

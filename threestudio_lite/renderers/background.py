@@ -30,9 +30,9 @@ class Background(torch.nn.Module):
             )
 
     def forward(self, directions: torch.Tensor) -> torch.Tensor:
-        """Background colour (..., 3) in [0, 1] for unit ray directions (..., 3)."""
+        """Background colour (..., C) for unit ray directions (..., 3); C is 3 except behind latent renders."""
         if self.config.kind == "solid":
-            return self.color.expand_as(directions)
+            return self.color.expand(*directions.shape[:-1], -1)
         bands = [directions]
         for k in range(self.config.frequencies):
             bands += [torch.sin((2.0**k) * torch.pi * directions), torch.cos((2.0**k) * torch.pi * directions)]

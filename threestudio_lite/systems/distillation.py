@@ -7,15 +7,17 @@ from __future__ import annotations
 import abc
 
 import torch
+import torch.nn.functional as F
 
 from .. import losses
 from ..config import RunConfig, StageConfig
 from ..data.cameras import Cameras, CameraSampler
+from ..errors import UserError
 from ..priors.base import Prior
 from ..priors.sds import sds_loss
 from ..renderers.material import pick_shading
 from ..schedule import value_at
-from .nerf_scene import NerfScene
+from .nerf_scene import LATENT_CHANNELS, NerfScene
 
 REPRESENTATIONS = {"nerf": NerfScene}
 
@@ -33,13 +35,37 @@ class DistillationSystem(abc.ABC):
         self.config = config
         self.prior = prior
         self.cameras = CameraSampler(config.camera)
+        for i, stage in enumerate(config.stages):
+            if stage.latent_renders and prior.latent_channels != LATENT_CHANNELS:
+                raise UserError(f"stage {i} ({stage.name}) renders latents, but the prior ({prior.description}) has "
+                                f"no {LATENT_CHANNELS}-channel latent space (a Stable Diffusion prior has)")
 
     def build_scene(self, index: int, previous: torch.nn.Module | None) -> torch.nn.Module:
-        """Stage ``index``'s scene, started from the previous stage's scene when there is one."""
-        scene = build_scene(self.config.stages[index])
+        """Stage ``index``'s scene, started from the previous stage's scene when there is one. Between a latent
+        and an RGB stage the geometry carries over and the colour head (a different width) starts afresh."""
+        stage = self.config.stages[index]
+        scene = build_scene(stage)
+        if stage.latent_renders:
+            scene.background.color.copy_(self.white_latent())
         if previous is not None:
-            scene.load_state_dict(previous.state_dict())
+            own = scene.state_dict()
+            scene.load_state_dict({k: v for k, v in previous.state_dict().items() if own[k].shape == v.shape},
+                                  strict=False)
         return scene
+
+    @torch.no_grad()
+    def white_latent(self) -> torch.Tensor:
+        """The prior's latent of a white image (the background behind latent renders), averaged over pixels."""
+        size = self.prior.image_size
+        return self.prior.encode(torch.ones(1, 3, size, size, device=self.prior.device)).float().mean((0, 2, 3)).cpu()
+
+    def preview(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Renders (B, H, W, C) as pictures (B, H, W, 3): latent renders are decoded by the prior."""
+        if rgb.shape[-1] == 3:
+            return rgb
+        images = self.prior.decode_latents(rgb.permute(0, 3, 1, 2).to(self.prior.device))
+        size = rgb.shape[1:3]
+        return F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False).permute(0, 2, 3, 1)
 
     @abc.abstractmethod
     def condition(self, cameras: Cameras):
@@ -57,10 +83,13 @@ class DistillationSystem(abc.ABC):
     def loss(self, scene, stage: StageConfig, step: int, progress: float, generator: torch.Generator):
         res = max(8, round(value_at(stage.resolution, progress)))
         cams = self.cameras.sample(stage.batch_size, res, res, generator)
-        shading = [pick_shading(stage.material, progress, generator) for _ in range(len(cams))]
+        if stage.latent_renders:  # latents are not lit
+            shading = ["albedo"] * len(cams)
+        else:
+            shading = [pick_shading(stage.material, progress, generator) for _ in range(len(cams))]
         out = scene.render(cams, shading, progress, step=step, generator=generator)
         sds, logs = sds_loss(self.prior, out["rgb"].permute(0, 3, 1, 2), self.condition(cams), stage.guidance,
-                             progress, generator)
+                             progress, generator, latents=stage.latent_renders)
         total = value_at(stage.loss.sds, progress) * sds
         logs["sds"] = sds.item()
         terms = {name: (value_at(getattr(stage.loss, name), progress), fn) for name, fn in losses.REGULARIZERS.items()}

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from ..config import OptimizerConfig, StageConfig
 from ..data.cameras import Cameras
 from ..geometry.implicit_volume import ImplicitVolume
-from ..renderers.background import Background
+from ..renderers.background import Background, BackgroundConfig
 from ..renderers.volume import VolumeRenderer
+
+#: Latent channels of the latent diffusion models we distil from (Stable Diffusion 1.x/2.x VAEs).
+LATENT_CHANNELS = 4
 
 
 class NerfScene(torch.nn.Module):
     def __init__(self, config: StageConfig):
         super().__init__()
         self.material = config.material
-        self.geometry = ImplicitVolume(config.geometry)
+        geometry, background = config.geometry, config.background
+        if config.latent_renders:  # 4 unbounded latent channels over a solid latent set by the system
+            geometry = replace(geometry, color_channels=LATENT_CHANNELS, color_activation="none")
+            background = BackgroundConfig(kind="solid", color=(0.0,) * LATENT_CHANNELS)
+        self.geometry = ImplicitVolume(geometry)
         self.renderer = VolumeRenderer(config.renderer)
-        self.background = Background(config.background)
+        self.background = Background(background)
 
     def parameter_groups(self, opt: OptimizerConfig) -> list[dict]:
         groups = self.geometry.parameter_groups()

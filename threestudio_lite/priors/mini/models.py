@@ -38,23 +38,14 @@ def mini_unet(condition_dim: int, in_channels: int = 3, channels: tuple[int, ...
     )
 
 
-def guided_unet_eps(unet: UNet2DConditionModel, x_t, inputs_uncond, inputs_cond, t, labels_uncond, labels_cond,
-                    guidance_scale: float, alphas_cumprod, prediction_type: str):
-    """Guided ε for noisy images x_t from one batched UNet call over both CFG branches of a mini UNet
-    (class-embedding conditioned; its inputs may carry extra channels such as a reference image)."""
-    from ..base import guided
+def unet_eps(unet: UNet2DConditionModel, inputs, x_t, t, labels, alphas_cumprod, prediction_type: str):
+    """ε for noisy images x_t from a mini UNet (class-embedding conditioned on ``labels``); its ``inputs`` are
+    x_t, possibly with extra channels such as a reference image."""
     from ..diffusers_text import eps_from_prediction
 
-    B = inputs_cond.shape[0]
-    if guidance_scale == 1.0:  # no guidance: the conditional branch alone
-        inputs, labels, steps, noisy = inputs_cond, labels_cond, t, x_t
-    else:
-        inputs, labels = torch.cat([inputs_uncond, inputs_cond]), torch.cat([labels_uncond, labels_cond])
-        steps, noisy = torch.cat([t, t]), torch.cat([x_t, x_t])
     tokens = labels.new_zeros(labels.shape[0], 1, unet.config.cross_attention_dim)
-    pred = unet(inputs, steps, encoder_hidden_states=tokens, class_labels=labels).sample
-    eps = eps_from_prediction(pred, noisy, alphas_cumprod[steps].view(-1, 1, 1, 1), prediction_type)
-    return eps if guidance_scale == 1.0 else guided(eps[:B], eps[B:], guidance_scale)
+    pred = unet(inputs, t, encoder_hidden_states=tokens, class_labels=labels).sample
+    return eps_from_prediction(pred, x_t, alphas_cumprod[t].view(-1, 1, 1, 1), prediction_type)
 
 
 def attach_unet(prior, unet: UNet2DConditionModel, scheduler: DDPMScheduler, camera_reference: CameraConfig) -> None:

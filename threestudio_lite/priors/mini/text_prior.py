@@ -14,7 +14,7 @@ from diffusers import DDPMScheduler, UNet2DConditionModel
 from ...data.cameras import CameraConfig, Cameras
 from ..base import TextCondition, TextPrior
 from .camera import camera_features
-from .models import attach_unet, guided_unet_eps, load_unet_folder, save_unet_folder
+from .models import attach_unet, load_unet_folder, save_unet_folder, unet_eps
 from .text_encoder import MiniTextEncoder
 from .tokenizer import WordTokenizer
 
@@ -53,13 +53,11 @@ class MiniTextPrior(TextPrior):
                                self.camera_reference).to(self.device)
 
     def condition(self, prompt: str, cameras: Cameras, negative_prompt: str = "") -> TextCondition:
-        text = super().condition(prompt, cameras, negative_prompt)
         cams = self.camera_condition(cameras)
-        return TextCondition(torch.cat([text.cond, cams], -1), torch.cat([text.uncond, cams], -1))
+        return super().condition(prompt, cameras, negative_prompt).map(lambda e: torch.cat([e, cams], -1))
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return images * 2.0 - 1.0
 
-    def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: TextCondition, guidance_scale: float) -> torch.Tensor:
-        return guided_unet_eps(self.unet, x_t, x_t, x_t, t, cond.uncond, cond.cond, guidance_scale, self.alphas_cumprod,
-                               self.prediction_type)
+    def unguided_eps(self, x_t: torch.Tensor, t: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        return unet_eps(self.unet, x_t, x_t, t, embeddings, self.alphas_cumprod, self.prediction_type)

@@ -13,9 +13,9 @@ import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 
 from ...data.cameras import CameraConfig, Cameras
-from ..base import Prior
+from ..base import Prior, guided
 from .camera import relative_camera_features
-from .models import attach_unet, guided_unet_eps, load_unet_folder, save_unet_folder
+from .models import attach_unet, load_unet_folder, save_unet_folder, unet_eps
 
 
 @dataclass
@@ -69,7 +69,11 @@ class MiniViewPrior(Prior):
         return ViewCondition((ref * 2.0 - 1.0).expand(B, -1, -1, -1).to(self.device), features, torch.zeros_like(features))
 
     def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: ViewCondition, guidance_scale: float) -> torch.Tensor:
+        """Guided ε; the unconditional branch drops both the reference image and the camera."""
         with_ref = torch.cat([x_t, cond.reference], 1)
+        if guidance_scale == 1.0:
+            return unet_eps(self.unet, with_ref, x_t, t, cond.cond, self.alphas_cumprod, self.prediction_type)
         without = torch.cat([x_t, torch.zeros_like(cond.reference)], 1)
-        return guided_unet_eps(self.unet, x_t, without, with_ref, t, cond.uncond, cond.cond, guidance_scale,
-                               self.alphas_cumprod, self.prediction_type)
+        eps = unet_eps(self.unet, torch.cat([without, with_ref]), torch.cat([x_t, x_t]), torch.cat([t, t]),
+                       torch.cat([cond.uncond, cond.cond]), self.alphas_cumprod, self.prediction_type)
+        return guided(*eps.chunk(2), guidance_scale)
