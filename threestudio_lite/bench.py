@@ -107,6 +107,31 @@ def measure(config: RunConfig, resolution: int = 64, repeats: int = 5) -> dict:
     return results
 
 
+def measure_mesh_rasterizer(resolution: int = 128, repeats: int = 5) -> dict:
+    """One view of a ~10k-face sphere through the CPU rasterizer: rasterize, query a small texture MLP at the
+    visible points, shade, antialias, and backpropagate to the vertices and the MLP."""
+    import trimesh
+
+    from .renderers.background import Background, BackgroundConfig
+    from .renderers.material import MaterialConfig
+    from .renderers.mesh import render_mesh
+
+    torch.manual_seed(0)
+    sphere = trimesh.creation.uv_sphere(0.8, count=[50, 52])
+    vertices = torch.tensor(sphere.vertices, dtype=torch.float32, requires_grad=True)
+    faces = torch.tensor(sphere.faces)
+    texture = torch.nn.Sequential(torch.nn.Linear(3, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3), torch.nn.Sigmoid())
+    cams = CameraSampler(load_config("dreamfusion").camera).orbit(1, resolution, resolution)
+    background = Background(BackgroundConfig())
+
+    def render_backward():
+        out = render_mesh(vertices, faces, texture, background, cams, ["lambertian"], MaterialConfig())
+        (out["rgb"].mean() + out["opacity"].mean()).backward()
+
+    return {"faces": len(faces), "resolution": resolution,
+            "render_fwd_bwd_ms": round(_timed(render_backward, repeats) * 1e3, 2)}
+
+
 def default_run(out_dir: Path, overrides: list[str]) -> dict:
     """A full default text-to-3D run (train + export) in its own process, so its peak RSS is its own."""
     run_dir = Path(out_dir) / "default-run"
@@ -138,11 +163,16 @@ def format_table(results: dict) -> str:
                      f"peak RSS {run['peak_rss_mb']:.0f} MiB")
     lines.append(f"speed-up from skipping: render x{results['speedup_render']}, SDS step x{results['speedup_sds_step']}; "
                  f"prior guided forward {results['prior_guided_forward_ms']} ms; peak RSS {results['peak_rss_mb']:.0f} MiB")
+    mesh = results.get("mesh_rasterizer")
+    if mesh:
+        lines.append(f"mesh rasterizer (CPU): {mesh['faces']:,} faces at {mesh['resolution']}x{mesh['resolution']}, "
+                     f"rasterize + texture + shade + antialias + backward {mesh['render_fwd_bwd_ms']:.1f} ms")
     return "\n".join(lines)
 
 
 def run_bench(out_dir: Path, quick: bool = False) -> dict:
     results = measure(load_config("dreamfusion"), repeats=2 if quick else 5)
+    results["mesh_rasterizer"] = measure_mesh_rasterizer(repeats=2 if quick else 5)
     results["default_run"] = default_run(out_dir, ["stages.0.steps=40"] if quick else [])
     write_text(Path(out_dir) / "bench.json", json.dumps(results, indent=2))
     print(format_table(results))

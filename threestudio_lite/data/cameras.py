@@ -103,7 +103,7 @@ class Cameras:
     def project(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Project world points (B, N, 3) to pixel coordinates (B, N, 2) as (u, v), and depth (B, N)."""
         homo = torch.cat([points, torch.ones_like(points[..., :1])], -1)
-        pix = homo @ self.full_projection().transpose(1, 2)
+        pix = homo @ self.full_projection().to(points.dtype).transpose(1, 2)
         depth = pix[..., 2]
         return pix[..., :2] / depth.unsqueeze(-1), depth
 
