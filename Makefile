@@ -2,6 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
+GLTF_VALIDATOR := .tools/node_modules/gltf-validator/package.json
 PROMPT ?= a red cube
 RUN_DIR ?= runs/demo
 
@@ -18,7 +19,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/threestudio-lite text-to-3d "$(PROMPT)" --out $(RUN_DIR) --overwrite
 
-test: $(VENV)/.installed
+# The Khronos glTF validator (npm) checks every GLB the tests write.
+$(GLTF_VALIDATOR):
+	npm install --prefix .tools --no-audit --no-fund --silent gltf-validator@2.0.0-dev.3.10
+
+test: $(VENV)/.installed $(GLTF_VALIDATOR)
 	$(BIN)/python -m pytest -q
 
 test-slow: $(VENV)/.installed
@@ -28,4 +33,4 @@ bench: $(VENV)/.installed
 	$(BIN)/threestudio-lite bench --out runs/bench
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs .tools

@@ -34,3 +34,33 @@ def tiny_if_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_zero123_dir(tmp_path_factory):
     return _tiny_folder(tmp_path_factory, "make_tiny_zero123")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def gltf_validator():
+    """Validate a .glb with the Khronos glTF validator (npm; `make test` installs it into .tools/): the report's
+    error and warning counts and messages."""
+    import json
+    import subprocess
+
+    if not (ROOT / ".tools" / "node_modules" / "gltf-validator").is_dir():
+        pytest.fail("the Khronos glTF validator is not installed: run `make test` once (it installs it into .tools/)")
+
+    def validate(path) -> dict:
+        proc = subprocess.run(["node", str(ROOT / "tools" / "validate_gltf.cjs"), str(path)], capture_output=True,
+                              text=True, check=True)
+        return json.loads(proc.stdout)
+
+    return validate
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_glb_the_tests_write_is_valid_gltf(tmp_path_factory, gltf_validator):
+    """After the session, every GLB written under the session's temporary folders passes the validator."""
+    yield
+    reports = {path: gltf_validator(path) for path in tmp_path_factory.getbasetemp().rglob("*.glb")}
+    invalid = {str(path): r["messages"][:3] for path, r in reports.items() if r["errors"] > 0}
+    assert not invalid, f"GLBs with glTF validation errors: {invalid}"

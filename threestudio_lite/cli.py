@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="re-export a finished run", description="Re-export a finished run's meshes and turntable.")
     p.add_argument("run_dir")
-    p.add_argument("--format", choices=["glb", "obj"], help="only this mesh format (default: the run's export.formats)")
+    p.add_argument("--format", choices=["glb", "obj", "ply"], help="only this mesh format (default: the run's export.formats)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("config", help="print a preset's resolved config", description="Print a preset with overrides applied, as YAML.")

@@ -14,6 +14,7 @@ from pathlib import Path
 from .config_io import ConfigError, apply_overrides, build, load_yaml
 from .data.cameras import CameraConfig
 from .data.reference_image import ImageConfig
+from .geometry.dmtet import DMTetConfig
 from .geometry.implicit_volume import ImplicitVolumeConfig
 from .losses import LossConfig
 from .priors.sds import SDSConfig
@@ -50,6 +51,8 @@ class OptimizerConfig:
     lr_grid: float = 0.03
     lr_mlp: float = 0.005
     lr_background: float = 0.005
+    # Mesh stages: DMTet's signed values and vertex offsets (0 freezes the shape: texture-only refinement).
+    lr_shape: float = 0.005
     betas: tuple[float, float] = (0.9, 0.99)
     eps: float = 1e-15
     weight_decay: float = 0.0
@@ -70,6 +73,8 @@ class StageConfig:
     # fed to the UNet without the VAE. Needs a Stable Diffusion prior and an RGB stage after it.
     latent_renders: bool = False
     geometry: ImplicitVolumeConfig = field(default_factory=ImplicitVolumeConfig)
+    # representation "mesh": the DMTet surface (its texture field is ``geometry``'s grid and albedo head).
+    dmtet: DMTetConfig = field(default_factory=DMTetConfig)
     renderer: RendererConfig = field(default_factory=RendererConfig)
     material: MaterialConfig = field(default_factory=MaterialConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
@@ -95,6 +100,11 @@ class ExportConfig:
     isosurface_density: float = 2.0
     # Keep connected components with at least this fraction of the largest one's faces.
     min_component_fraction: float = 0.05
+    # UV-unwrap (xatlas) and bake the albedo into a texture with a PBR material, instead of vertex colours.
+    uv_texture: bool = False
+    texture_size: int = 1024
+    # Texels of colour padding around each UV island, so mipmapping and filtering do not bleed across seams.
+    texture_padding: int = 4
     turntable_frames: int = 48
     turntable_resolution: int = 96
     turntable_fps: int = 24
@@ -138,10 +148,21 @@ def resolve_preset(name_or_path: str) -> Path:
 def load_config(preset: str, overrides: list[str] = ()) -> RunConfig:
     config = build(RunConfig, load_yaml(resolve_preset(preset)))
     config = apply_overrides(RunConfig, config, list(overrides)) if overrides else config
-    if config.stages and config.stages[-1].latent_renders:
-        raise ConfigError(f"stages.{len(config.stages) - 1}.latent_renders: the last stage must render colour (the "
-                          "export bakes its albedo); add an RGB stage after the latent one")
+    check_stage_sequence(config.stages)
     return config
+
+
+def check_stage_sequence(stages: list[StageConfig]) -> None:
+    """Stage combinations the scenes cannot hand over between: a last stage rendering latents (the export bakes
+    colour), and consecutive mesh stages on different tetrahedral grids (the surface carries over vertex by vertex)."""
+    if stages and stages[-1].latent_renders:
+        raise ConfigError(f"stages.{len(stages) - 1}.latent_renders: the last stage must render colour (the "
+                          "export bakes its albedo); add an RGB stage after the latent one")
+    for i in range(1, len(stages)):
+        before, after = stages[i - 1], stages[i]
+        if before.representation == after.representation == "mesh" and before.dmtet.resolution != after.dmtet.resolution:
+            raise ConfigError(f"stages.{i}.dmtet.resolution: {after.dmtet.resolution} differs from the previous mesh "
+                              f"stage's {before.dmtet.resolution}; consecutive mesh stages share one grid")
 
 
 def load_saved_config(path: Path) -> RunConfig:

@@ -21,6 +21,9 @@ class LossConfig:
     # Image-to-3D reference view: mean squared error of its colour and of its opacity against the mask.
     ref_rgb: Schedule = 0.0
     ref_mask: Schedule = 0.0
+    # Mesh stages: 1 - cos between neighbouring face normals, and the uniform Laplacian (Magic3D's refine stage).
+    normal_consistency: Schedule = 0.0
+    laplacian: Schedule = 0.0
 
 
 def orientation(render: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -36,4 +39,16 @@ def opacity_entropy(render: dict[str, torch.Tensor]) -> torch.Tensor:
     return -(o * o.log() + (1.0 - o) * (1.0 - o).log()).mean()
 
 
-REGULARIZERS = {"orientation": orientation, "sparsity": sparsity, "opacity_entropy": opacity_entropy}
+def mesh_term(name: str):
+    """A term the mesh renderer computes on the mesh itself."""
+
+    def term(render: dict[str, torch.Tensor]) -> torch.Tensor:
+        if name not in render:
+            raise ValueError(f"loss.{name} applies to mesh stages only (representation: mesh)")
+        return render[name]
+
+    return term
+
+
+REGULARIZERS = {"orientation": orientation, "sparsity": sparsity, "opacity_entropy": opacity_entropy,
+                "normal_consistency": mesh_term("normal_consistency"), "laplacian": mesh_term("laplacian")}

@@ -13,7 +13,11 @@ from ..world.objects import WorldObject
 
 
 def load_mesh(path: str | Path) -> trimesh.Trimesh:
-    return trimesh.load(path, force="mesh", process=False)
+    """An exported mesh with per-vertex colours (a UV texture is sampled at the vertices)."""
+    mesh = trimesh.load(path, force="mesh", process=False)
+    if isinstance(mesh.visual, trimesh.visual.TextureVisuals):
+        mesh.visual = mesh.visual.to_color()
+    return mesh
 
 
 def surface_colors(mesh: trimesh.Trimesh, n: int = 20000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import torch
 from ..config import RunConfig
 from ..data.cameras import CameraSampler
 from ..utils.images import to_uint8
-from .mesh import extract_mesh
+from .texture import textured_mesh
 from .writers import write_mesh, write_video
 
 
@@ -29,8 +29,11 @@ def turntable_frames(scene, config: RunConfig, batch: int = 4) -> np.ndarray:
 def export_scene(scene, config: RunConfig, run_dir: Path) -> dict[str, str]:
     """Write the mesh formats of ``config.export`` and the turntable; returns {name: path}."""
     e = config.export
-    field = scene.field(1.0)
-    mesh = extract_mesh(field, e.mc_resolution, e.isosurface_density, e.min_component_fraction)
+    mesh = scene.export_mesh(e)
+    if e.uv_texture:
+        texture = scene.geometry.snapshot(1.0)
+        mesh = textured_mesh(mesh, lambda p: texture.query(p.to(texture.device))["albedo"], e.texture_size,
+                             e.texture_padding)
     written = {}
     for fmt in e.formats:
         written[fmt] = str(write_mesh(mesh, run_dir / "export" / f"model.{fmt}"))

@@ -65,6 +65,12 @@ def extract_mesh(field, resolution: int, level: float, min_component_fraction: f
     vertices, faces = mcubes.marching_cubes(fill_cavities(volume, level), level)
     vertices = vertices * (2.0 / (resolution - 1)) - 1.0
     mesh = clean(trimesh.Trimesh(vertices, faces.astype(np.int64), process=True), min_component_fraction)
+    return color_vertices(mesh, field)
+
+
+@torch.no_grad()
+def color_vertices(mesh: trimesh.Trimesh, field) -> trimesh.Trimesh:
+    """Give ``mesh`` the albedo of ``field`` (anything with ``query(points)["albedo"]``) at its vertices."""
     albedo = field.query(torch.as_tensor(mesh.vertices, dtype=torch.float32, device=field.device))["albedo"]
     rgba = np.concatenate([(albedo.cpu().numpy() * 255 + 0.5).clip(0, 255), np.full((len(albedo), 1), 255)], 1)
     mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=rgba.astype(np.uint8))

@@ -101,6 +101,19 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, cameras: Cameras, nea
     return Fragments(face, full_bary, full_depth, screen, depth)
 
 
+@torch.no_grad()
+def rasterize_flat(points: torch.Tensor, faces: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cover an image with 2D triangles (points (V, 2) in pixel units, e.g. a UV layout): the face at each pixel
+    centre (H, W) (-1: none) and its barycentrics (H, W, 3). Overlaps keep the highest face index."""
+    screen = points.unsqueeze(0)
+    face = _visible_faces(screen, torch.ones_like(screen[..., 0]), faces, height, width, near=0.0)[0]
+    i, j = (face >= 0).nonzero(as_tuple=True)
+    centres = torch.stack([j, i], -1).to(points.dtype) + 0.5
+    bary = points.new_zeros(height, width, 3)
+    bary[i, j] = _screen_barycentrics(points[faces[face[i, j]]], centres)
+    return face, bary
+
+
 def interpolate(attributes: torch.Tensor, faces: torch.Tensor, fragments: Fragments) -> torch.Tensor:
     """Vertex attributes (V, C) at every pixel (B, H, W, C); zero where no face."""
     covered = (fragments.face >= 0).unsqueeze(-1)

@@ -17,9 +17,10 @@ from ..priors.base import Prior
 from ..priors.sds import sds_loss
 from ..renderers.material import pick_shading
 from ..schedule import value_at
+from .mesh_scene import MeshScene
 from .nerf_scene import LATENT_CHANNELS, NerfScene
 
-REPRESENTATIONS = {"nerf": NerfScene}
+REPRESENTATIONS = {"nerf": NerfScene, "mesh": MeshScene}
 
 
 def build_scene(config: StageConfig) -> torch.nn.Module:
@@ -41,16 +42,13 @@ class DistillationSystem(abc.ABC):
                                 f"no {LATENT_CHANNELS}-channel latent space (a Stable Diffusion prior has)")
 
     def build_scene(self, index: int, previous: torch.nn.Module | None) -> torch.nn.Module:
-        """Stage ``index``'s scene, started from the previous stage's scene when there is one. Between a latent
-        and an RGB stage the geometry carries over and the colour head (a different width) starts afresh."""
+        """Stage ``index``'s scene, started from the previous stage's scene when there is one."""
         stage = self.config.stages[index]
         scene = build_scene(stage)
         if stage.latent_renders:
             scene.background.color.copy_(self.white_latent())
         if previous is not None:
-            own = scene.state_dict()
-            scene.load_state_dict({k: v for k, v in previous.state_dict().items() if own[k].shape == v.shape},
-                                  strict=False)
+            scene.start_from(previous)
         return scene
 
     @torch.no_grad()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
+import trimesh
 
-from ..config import OptimizerConfig, StageConfig
+from ..config import ExportConfig, OptimizerConfig, StageConfig
 from ..data.cameras import Cameras
 from ..geometry.implicit_volume import ImplicitVolume
 from ..renderers.background import Background, BackgroundConfig
@@ -14,6 +15,23 @@ from ..renderers.volume import VolumeRenderer
 
 #: Latent channels of the latent diffusion models we distil from (Stable Diffusion 1.x/2.x VAEs).
 LATENT_CHANNELS = 4
+
+
+def field_and_background_groups(scene: torch.nn.Module, opt: OptimizerConfig) -> list[dict]:
+    """Optimizer groups of a scene's field (``geometry``: grid and MLP) and learned background, if any."""
+    groups = scene.geometry.parameter_groups()
+    out = [{"params": groups["grid"], "lr": opt.lr_grid}, {"params": groups["mlp"], "lr": opt.lr_mlp}]
+    background = list(scene.background.parameters())
+    if background:
+        out.append({"params": background, "lr": opt.lr_background})
+    return out
+
+
+def load_matching(scene: torch.nn.Module, previous: torch.nn.Module) -> None:
+    """Copy every tensor of ``previous`` that ``scene`` has under the same name and shape; keep the rest."""
+    own = scene.state_dict()
+    scene.load_state_dict({k: v for k, v in previous.state_dict().items() if k in own and own[k].shape == v.shape},
+                          strict=False)
 
 
 class NerfScene(torch.nn.Module):
@@ -29,12 +47,20 @@ class NerfScene(torch.nn.Module):
         self.background = Background(background)
 
     def parameter_groups(self, opt: OptimizerConfig) -> list[dict]:
-        groups = self.geometry.parameter_groups()
-        out = [{"params": groups["grid"], "lr": opt.lr_grid}, {"params": groups["mlp"], "lr": opt.lr_mlp}]
-        background = list(self.background.parameters())
-        if background:
-            out.append({"params": background, "lr": opt.lr_background})
-        return out
+        return field_and_background_groups(self, opt)
+
+    def start_from(self, previous: torch.nn.Module) -> None:
+        """Continue from the previous stage's scene. Between a latent and an RGB stage the geometry carries over
+        and the colour head (a different width) starts afresh."""
+        load_matching(self, previous)
+
+    @torch.no_grad()
+    def export_mesh(self, config: ExportConfig) -> trimesh.Trimesh:
+        """Marching cubes of the density at the export's level, with albedo vertex colours."""
+        from ..export.mesh import extract_mesh
+
+        return extract_mesh(self.field(1.0), config.mc_resolution, config.isosurface_density,
+                            config.min_component_fraction)
 
     def field(self, progress: float):
         """The geometry composed for one step (or for export, at progress 1)."""

@@ -1,0 +1,64 @@
+"""A mesh stage's representation (Magic3D's refine stage): a DMTet surface, rendered by the CPU rasterizer,
+coloured by a texture field (the coarse stage's grid + albedo MLP, carried over), over a background."""
+
+from __future__ import annotations
+
+import torch
+import trimesh
+
+from ..config import ExportConfig, OptimizerConfig, StageConfig
+from ..data.cameras import Cameras
+from ..errors import UserError
+from ..geometry.dmtet import DMTet
+from ..geometry.implicit_volume import ImplicitVolume
+from ..geometry.mesh_regularizers import laplacian_smoothness, normal_consistency
+from ..renderers.background import Background
+from ..renderers.mesh import render_mesh
+from .nerf_scene import field_and_background_groups, load_matching
+
+
+class MeshScene(torch.nn.Module):
+    def __init__(self, config: StageConfig):
+        super().__init__()
+        if config.latent_renders:
+            raise UserError(f"stage {config.name!r}: latent renders need a NeRF stage (representation: nerf)")
+        self.material = config.material
+        self.geometry = ImplicitVolume(config.geometry)  # the texture field; its density only seeds the shape
+        self.dmtet = DMTet(config.dmtet)
+        self.background = Background(config.background)
+
+    def parameter_groups(self, opt: OptimizerConfig) -> list[dict]:
+        shape = {"params": [self.dmtet.sdf, self.dmtet.deform], "lr": opt.lr_shape}
+        return field_and_background_groups(self, opt) + [shape]
+
+    def start_from(self, previous: torch.nn.Module) -> None:
+        """Take the coarse stage's texture field and background, and its density as the initial surface (or a
+        previous mesh stage's surface)."""
+        load_matching(self, previous)
+        if not hasattr(previous, "dmtet"):
+            self.dmtet.init_from_density(previous.field(1.0).density)
+
+    def render(
+        self, cameras: Cameras, shading: list[str], progress: float, step: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        vertices, faces = self.dmtet.mesh()
+        texture = self.geometry.snapshot(progress)
+        out = render_mesh(vertices, faces, lambda p: texture.query(p)["albedo"], self.background,
+                          cameras.to(self.background.color.device), shading, self.material)
+        out["normal_consistency"] = normal_consistency(vertices, faces)
+        out["laplacian"] = laplacian_smoothness(vertices, faces)
+        out["samples_evaluated"] = torch.tensor(len(faces))
+        return out
+
+    @torch.no_grad()
+    def export_mesh(self, config: ExportConfig) -> trimesh.Trimesh:
+        """The DMTet surface itself (no re-meshing), cleaned, with albedo vertex colours."""
+        from ..export.mesh import ExportError, clean, color_vertices
+
+        vertices, faces = self.dmtet.mesh()
+        if len(faces) == 0:
+            raise ExportError("the mesh stage's surface is empty")
+        mesh = clean(trimesh.Trimesh(vertices.cpu().numpy(), faces.cpu().numpy(), process=True),
+                     config.min_component_fraction)
+        return color_vertices(mesh, self.geometry.snapshot(1.0))
