@@ -41,20 +41,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def gltf_validator():
-    """Validate a .glb with the Khronos glTF validator (npm; `make test` installs it into .tools/): the report's
-    error and warning counts and messages."""
-    import json
-    import subprocess
+    """Validate a .glb with the Khronos glTF validator (tools/gltf_validator.py; `make test` installs it into
+    .tools/): the report's error and warning counts and messages."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import gltf_validator
 
-    if not (ROOT / ".tools" / "node_modules" / "gltf-validator").is_dir():
+    if not gltf_validator.installed():
         pytest.fail("the Khronos glTF validator is not installed: run `make test` once (it installs it into .tools/)")
-
-    def validate(path) -> dict:
-        proc = subprocess.run(["node", str(ROOT / "tools" / "validate_gltf.cjs"), str(path)], capture_output=True,
-                              text=True, check=True)
-        return json.loads(proc.stdout)
-
-    return validate
+    return gltf_validator.validate
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -45,6 +45,12 @@ def test_magic3d_preset_exports_a_watertight_textured_pbr_glb_and_obj(tiny_text_
     obj = trimesh.load(out / "export" / "model.obj", force="mesh")
     assert isinstance(obj.visual, trimesh.visual.TextureVisuals) and len(obj.faces) == len(glb.faces)
 
+    from threestudio_lite.evaluation.harness import score_exported_mesh
+
+    assert (out / "checkpoints" / "stage0-coarse.pt").is_file() and (out / "checkpoints" / "stage1-refine.pt").is_file()
+    scores = score_exported_mesh({"truth": "a red cube"}, out)
+    assert 0.0 <= scores["coarse_iou"] <= 1.0 and scores["coarse_chamfer"] > 0 and scores["chamfer"] > 0
+
     cli("export", out, "--format", "ply")
     ply = trimesh.load(out / "export" / "model.ply", force="mesh")
     assert len(ply.faces) == len(glb.faces) and ply.visual.vertex_colors.shape == (len(ply.vertices), 4)

@@ -18,7 +18,7 @@ from .export.assets import export_scene
 from .systems.image_to_3d import ImageTo3D
 from .systems.text_to_3d import TextTo3D
 from .trainer import Trainer, read_checkpoint
-from .utils.io import write_text
+from .utils.io import load_torch, write_text
 from .utils.runtime import peak_rss_mb, pick_device, seed_everything
 
 SYSTEMS = {"text-to-3d": TextTo3D, "image-to-3d": ImageTo3D}
@@ -96,6 +96,21 @@ def run(config: RunConfig, run_dir: Path, resume: bool = False, overwrite: bool 
     }
     write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
+
+
+def load_stage_scene(run_dir: Path, index: int):
+    """Config and the scene of stage ``index`` as it finished, for a stage that later stages followed."""
+    from .systems.distillation import build_scene
+    from .trainer import stage_checkpoint_path
+
+    config = load_run_config(run_dir)
+    stage = config.stages[index]
+    path = stage_checkpoint_path(run_dir, index, stage.name)
+    if not path.is_file():
+        raise UserError(f"{run_dir} keeps no scene of stage {index} ({stage.name}); expected {path}")
+    scene = build_scene(stage)
+    scene.load_state_dict(load_torch(path)["scene"])
+    return config, scene
 
 
 def load_finished_scene(run_dir: Path):

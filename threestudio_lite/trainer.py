@@ -132,6 +132,8 @@ class Trainer:
                     self.validate(scene, index, step)
                 if step % cfg.checkpoint_every == 0 or step == stage.steps:
                     self._save_checkpoint(index, step, scene, optimizer, history, timings)
+                if step == stage.steps and index < len(self.config.stages) - 1:
+                    save_torch({"stage": index, "scene": scene.state_dict()}, stage_checkpoint_path(self.run_dir, index, stage.name))
         except KeyboardInterrupt:
             self._save_checkpoint(index, step, scene, optimizer, history, timings)
             raise
@@ -175,6 +177,11 @@ class Trainer:
 
 
 CHECKPOINT_KEYS = {"stage", "step", "scene", "optimizer", "generator", "history", "stage_seconds"}
+
+
+def stage_checkpoint_path(run_dir: Path, index: int, name: str) -> Path:
+    """Where a finished stage's scene is kept when later stages follow (e.g. Magic3D's coarse NeRF)."""
+    return Path(run_dir) / "checkpoints" / f"stage{index}-{name}.pt"
 
 
 def read_checkpoint(path: Path) -> dict:

@@ -17,6 +17,7 @@ import torch
 
 from ..data.cameras import CameraConfig, make_cameras
 from ..errors import UserError
+from ..runs import load_run_config, load_stage_scene
 from ..utils.io import atomic_path, write_text
 from ..world.captions import object_from_caption
 from ..world.render import composite, render
@@ -66,8 +67,16 @@ def run_case(command: list[str], run_dir: Path, log) -> tuple[float, str | None]
 
 
 def score_exported_mesh(case: dict, run_dir: Path) -> dict:
-    """Mesh scores of a run whose result lives in the truth's frame (text-to-3D)."""
-    return score_mesh(load_mesh(run_dir / "export" / "model.glb"), object_from_caption(case["truth"]))
+    """Mesh scores of a run whose result lives in the truth's frame (text-to-3D); for a coarse NeRF refined as a
+    mesh (Magic3D) also the coarse stage's marching-cubes mesh's IoU, Chamfer and colour error (``coarse_*``)."""
+    obj = object_from_caption(case["truth"])
+    scores = score_mesh(load_mesh(run_dir / "export" / "model.glb"), obj)
+    config = load_run_config(run_dir)
+    if len(config.stages) > 1 and config.stages[0].representation == "nerf" and config.stages[-1].representation == "mesh":
+        _, coarse = load_stage_scene(run_dir, 0)
+        coarse_scores = score_mesh(coarse.export_mesh(config.export), obj)
+        scores.update({f"coarse_{k}": coarse_scores[k] for k in ("iou", "chamfer", "color_error")})
+    return scores
 
 
 def evaluate(cases: list[dict], out_dir: Path, command_for, log=print, score_case=score_exported_mesh,
@@ -103,7 +112,8 @@ def summarize(results: list[dict]) -> dict:
     ok = [r for r in results if r["error"] is None]
     summary = {"cases": len(results), "failed": len(results) - len(ok)}
     for key, worst in (("iou", min), ("chamfer", max), ("color_error", max), ("seconds", max),
-                       ("peak_rss_mb", max), ("psnr", min), ("mask_iou", min), ("ref_psnr", min)):
+                       ("peak_rss_mb", max), ("psnr", min), ("mask_iou", min), ("ref_psnr", min),
+                       ("coarse_iou", min), ("coarse_chamfer", max), ("coarse_color_error", max)):
         values = [r[key] for r in ok if r.get(key) is not None]
         if values:
             summary[key] = {"mean": round(statistics.fmean(values), 4), "median": round(statistics.median(values), 4),
