@@ -56,15 +56,20 @@ def fill_cavities(volume: np.ndarray, level: float, seal: int = 2) -> np.ndarray
     return out
 
 
+def surface(volume: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Marching cubes of a density grid over [-1, 1]³ at ``level``, cavities filled: vertices (world units), faces."""
+    vertices, faces = mcubes.marching_cubes(fill_cavities(volume, level), level)
+    return vertices * (2.0 / (volume.shape[0] - 1)) - 1.0, faces.astype(np.int64)
+
+
 @torch.no_grad()
 def extract_mesh(field, resolution: int, level: float, min_component_fraction: float = 0.05) -> trimesh.Trimesh:
     """Surface where the field's density equals ``level``, with per-vertex albedo colours."""
     volume = sample_grid(field.density, resolution, field.device)
     if not (volume.max() > level > volume.min()):
         raise ExportError(f"the density field never crosses {level} (range {volume.min():.3g}..{volume.max():.3g}): no surface")
-    vertices, faces = mcubes.marching_cubes(fill_cavities(volume, level), level)
-    vertices = vertices * (2.0 / (resolution - 1)) - 1.0
-    mesh = clean(trimesh.Trimesh(vertices, faces.astype(np.int64), process=True), min_component_fraction)
+    vertices, faces = surface(volume, level)
+    mesh = clean(trimesh.Trimesh(vertices, faces, process=True), min_component_fraction)
     return color_vertices(mesh, field)
 
 

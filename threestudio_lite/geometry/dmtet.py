@@ -17,10 +17,9 @@ class DMTetConfig:
     resolution: int = 32
     # Largest vertex offset, in cells (offsets are tanh-bounded so tetrahedra cannot invert).
     deform_scale: float = 0.45
-    # Candidate density levels of the coarse field for the initial surface (one value: that level). Each is scored
-    # by how well its mesh's silhouettes match the coarse stage's rendered opacity; the lowest level scoring within
-    # ``init_margin`` of the best is used (higher levels thin a foggy field's shell until its inside opens up,
-    # which silhouettes cannot see). Measured on the 22 public cases: Chamfer 25% below the coarse mesh's.
+    # Candidate density levels of the coarse field for the initial surface (one value: that level), chosen by
+    # silhouettes as in geometry/surface_level.py. Measured on the 22 public cases: Chamfer 25% below the coarse
+    # stage's marching-cubes mesh at a fixed level 2.
     init_levels: list[float] = field(default_factory=lambda: [1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0])
     init_margin: float = 0.005
 
@@ -52,23 +51,28 @@ class DMTet(torch.nn.Module):
         space the surface encloses counted as inside (as the marching-cubes export does). With several candidate
         levels, ``silhouettes(vertices, faces) -> score`` picks the level (see ``init_levels``); returns it."""
         from ..export.mesh import fill_cavities
+        from .surface_level import choose_level
 
         n = self.config.resolution + 1
         density = torch.cat([density_fn(p) for p in self.grid_vertices.split(1 << 16)]).float()
         density[self.grid_vertices.norm(dim=-1) > 1.0] = 0.0
-        candidates = []
-        for level in self.config.init_levels:
+
+        def sdf_at(level: float) -> torch.Tensor | None:
             if not density.max() > level:
-                continue
+                return None
             filled = fill_cavities(density.view(n, n, n).cpu().numpy(), level)
             filled = torch.from_numpy(np.ascontiguousarray(filled)).reshape(-1).to(self.sdf)
-            sdf = np.log(level) - filled.clamp(min=1e-6).log()
-            score = 0.0 if silhouettes is None else silhouettes(*marching_tetrahedra(self.grid_vertices, sdf, self.tets))
-            candidates.append((score, level, sdf))
-        if not candidates:
-            raise ValueError(f"the coarse density never exceeds the levels {self.config.init_levels}: no surface")
-        best = max(score for score, _, _ in candidates)
-        _, level, sdf = min((c for c in candidates if c[0] >= best - self.config.init_margin), key=lambda c: c[1])
+            return np.log(level) - filled.clamp(min=1e-6).log()
+
+        def mesh_at(level: float):
+            sdf = sdf_at(level)
+            return None if sdf is None else marching_tetrahedra(self.grid_vertices, sdf, self.tets)
+
+        levels = self.config.init_levels
+        level = levels[0] if len(levels) == 1 else choose_level(levels, mesh_at, silhouettes, self.config.init_margin)
+        sdf = None if level is None else sdf_at(level)
+        if sdf is None:
+            raise ValueError(f"the coarse density never exceeds the levels {levels}: no surface")
         self.sdf.copy_(sdf)
         self.deform.zero_()
         return level

@@ -7,33 +7,15 @@ import torch
 import trimesh
 
 from ..config import ExportConfig, OptimizerConfig, StageConfig
-from ..data.cameras import Cameras, make_cameras
+from ..data.cameras import Cameras
 from ..errors import UserError
 from ..geometry.dmtet import DMTet
 from ..geometry.implicit_volume import ImplicitVolume
 from ..geometry.mesh_regularizers import laplacian_smoothness, normal_consistency
+from ..geometry.surface_level import silhouette_agreement
 from ..renderers.background import Background
 from ..renderers.mesh import render_mesh
-from ..renderers.rasterizer import rasterize
 from .nerf_scene import field_and_background_groups, load_matching
-
-
-@torch.no_grad()
-def silhouette_agreement(scene, resolution: int = 64):
-    """A scorer of candidate meshes: the mean IoU of their silhouettes with ``scene``'s rendered opacity (> 0.5)
-    over 16 views around the object (elevations 0 and 30, every 45° of azimuth)."""
-    cams = make_cameras(torch.tensor([0.0, 30.0]).repeat_interleave(8), torch.arange(8.0).repeat(2) * 45.0, 2.4,
-                        42.5, resolution, resolution)
-    target = torch.cat([scene.render(cams[i : i + 4], ["albedo"] * 4, 1.0)["opacity"][..., 0] for i in range(0, 16, 4)])
-    target = target.cpu() > 0.5
-
-    def score(vertices: torch.Tensor, faces: torch.Tensor) -> float:
-        if len(faces) == 0:
-            return 0.0
-        covered = rasterize(vertices.cpu(), faces.cpu(), cams).face >= 0
-        return ((covered & target).sum((1, 2)) / (covered | target).sum((1, 2)).clamp(min=1)).mean().item()
-
-    return score
 
 
 class MeshScene(torch.nn.Module):
