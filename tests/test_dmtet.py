@@ -86,17 +86,22 @@ def test_dmtet_starts_from_the_coarse_fields_surface_and_texture():
 
 def test_mesh_stage_step_reaches_shape_and_texture_and_its_regularizers_smooth():
     config = load_config("magic3d", ["stages.1.batch_size=2", "stages.1.resolution=32", "stages.1.dmtet.resolution=24",
-                                     "stages.2.dmtet.resolution=24"])
+                                     "stages.1.optimizer.lr_shape=0.01", "stages.1.loss.normal_consistency=100",
+                                     "stages.1.loss.laplacian=100"])
     config.prompt = "a red cube"
     from threestudio_lite.systems.text_to_3d import TextTo3D
 
     system = TextTo3D.create(config, torch.device("cpu"))
     scene = system.build_scene(1, _coarse_scene_of("a red cube"))
+    from threestudio_lite.trainer import build_optimizer, optimizer_step
+
+    before = scene.dmtet.sdf.detach().clone()
     loss, logs = system.loss(scene, config.stages[1], 0, 0.0, torch.Generator().manual_seed(0))
-    loss.backward()
-    assert torch.isfinite(loss) and logs["normal_consistency"] > 0
+    optimizer_step(build_optimizer(scene, config.stages[1]), loss)
+    assert torch.isfinite(loss) and logs["normal_consistency"] > 0 and logs["laplacian"] > 0
     assert scene.dmtet.sdf.grad.abs().sum() > 0 and scene.dmtet.deform.grad.abs().sum() > 0
     assert sum(p.grad.abs().sum() for p in scene.geometry.albedo_head.parameters()) > 0
+    assert (scene.dmtet.sdf.detach() - before).abs().max() > 1e-3  # geometry and texture trained together
 
     vertices, tets = tet_grid(16)
     noisy = vertices + 0.01 * torch.randn(vertices.shape, generator=torch.Generator().manual_seed(0))
@@ -115,5 +120,12 @@ def test_mesh_stage_step_reaches_shape_and_texture_and_its_regularizers_smooth()
 def test_consecutive_mesh_stages_must_share_their_grid():
     from threestudio_lite.config_io import ConfigError
 
+    from dataclasses import replace
+
+    from threestudio_lite.config import check_stage_sequence
+
+    stages = load_config("magic3d").stages
+    texture_only = replace(stages[1], name="texture", dmtet=replace(stages[1].dmtet, resolution=32))
     with pytest.raises(ConfigError, match="stages.2.dmtet.resolution"):
-        load_config("magic3d", ["stages.2.dmtet.resolution=32"])
+        check_stage_sequence([*stages, texture_only])
+    check_stage_sequence([*stages, replace(texture_only, dmtet=stages[1].dmtet)])

@@ -32,8 +32,7 @@ class Fragments:
     face: torch.Tensor  # (B, H, W) long
     bary: torch.Tensor  # (B, H, W, 3)
     depth: torch.Tensor  # (B, H, W)
-    screen: torch.Tensor  # (B, V, 2) projected vertices (u, v)
-    view_depth: torch.Tensor  # (B, V)
+    screen: torch.Tensor  # (B, V, 2) projected vertices (u, v), differentiable
 
 
 def _edge(a: torch.Tensor, b: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -98,7 +97,7 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, cameras: Cameras, nea
     bary = inv_depth * z.unsqueeze(-1)
     full_bary = screen.new_zeros(B, H, W, 3).index_put((b, i, j), bary)
     full_depth = screen.new_zeros(B, H, W).index_put((b, i, j), z)
-    return Fragments(face, full_bary, full_depth, screen, depth)
+    return Fragments(face, full_bary, full_depth, screen)
 
 
 @torch.no_grad()
