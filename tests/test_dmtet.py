@@ -118,11 +118,10 @@ def test_mesh_stage_step_reaches_shape_and_texture_and_its_regularizers_smooth()
 
 
 def test_consecutive_mesh_stages_must_share_their_grid():
-    from threestudio_lite.config_io import ConfigError
-
     from dataclasses import replace
 
     from threestudio_lite.config import check_stage_sequence
+    from threestudio_lite.config_io import ConfigError
 
     stages = load_config("magic3d").stages
     texture_only = replace(stages[1], name="texture", dmtet=replace(stages[1].dmtet, resolution=32))
