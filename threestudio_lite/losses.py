@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .geometry.mesh_regularizers import laplacian_smoothness, normal_consistency
 from .schedule import Schedule
 
 
@@ -39,16 +40,18 @@ def opacity_entropy(render: dict[str, torch.Tensor]) -> torch.Tensor:
     return -(o * o.log() + (1.0 - o) * (1.0 - o).log()).mean()
 
 
-def mesh_term(name: str):
-    """A term the mesh renderer computes on the mesh itself."""
+def mesh_term(name: str, fn):
+    """A term on the rendered mesh itself (mesh stages pass its vertices and faces with the render); computed only
+    when its weight is on."""
 
     def term(render: dict[str, torch.Tensor]) -> torch.Tensor:
-        if name not in render:
+        if "mesh_vertices" not in render:
             raise ValueError(f"loss.{name} applies to mesh stages only (representation: mesh)")
-        return render[name]
+        return fn(render["mesh_vertices"], render["mesh_faces"])
 
     return term
 
 
 REGULARIZERS = {"orientation": orientation, "sparsity": sparsity, "opacity_entropy": opacity_entropy,
-                "normal_consistency": mesh_term("normal_consistency"), "laplacian": mesh_term("laplacian")}
+                "normal_consistency": mesh_term("normal_consistency", normal_consistency),
+                "laplacian": mesh_term("laplacian", laplacian_smoothness)}

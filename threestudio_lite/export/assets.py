@@ -32,7 +32,7 @@ def export_scene(scene, config: RunConfig, run_dir: Path) -> dict[str, str]:
     mesh = scene.export_mesh(e)
     if e.uv_texture:
         texture = scene.geometry.snapshot(1.0)
-        mesh = textured_mesh(mesh, lambda p: texture.query(p.to(texture.device))["albedo"], e.texture_size,
+        mesh = textured_mesh(mesh, lambda p: texture.albedo(p.to(texture.device)), e.texture_size,
                              e.texture_padding)
     written = {}
     for fmt in e.formats:

@@ -75,8 +75,8 @@ def extract_mesh(field, resolution: int, level: float, min_component_fraction: f
 
 @torch.no_grad()
 def color_vertices(mesh: trimesh.Trimesh, field) -> trimesh.Trimesh:
-    """Give ``mesh`` the albedo of ``field`` (anything with ``query(points)["albedo"]``) at its vertices."""
-    albedo = field.query(torch.as_tensor(mesh.vertices, dtype=torch.float32, device=field.device))["albedo"]
+    """Give ``mesh`` the albedo of ``field`` (a FieldSnapshot) at its vertices."""
+    albedo = field.albedo(torch.as_tensor(mesh.vertices, dtype=torch.float32, device=field.device))
     rgba = np.concatenate([(albedo.cpu().numpy() * 255 + 0.5).clip(0, 255), np.full((len(albedo), 1), 255)], 1)
     mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=rgba.astype(np.uint8))
     return mesh

@@ -57,12 +57,16 @@ class DMTet(torch.nn.Module):
         density = torch.cat([density_fn(p) for p in self.grid_vertices.split(1 << 16)]).float()
         density[self.grid_vertices.norm(dim=-1) > 1.0] = 0.0
 
+        signed: dict[float, torch.Tensor | None] = {}  # per level, made once (scoring, then the chosen one)
+
         def sdf_at(level: float) -> torch.Tensor | None:
-            if not density.max() > level:
-                return None
-            filled = fill_cavities(density.view(n, n, n).cpu().numpy(), level)
-            filled = torch.from_numpy(np.ascontiguousarray(filled)).reshape(-1).to(self.sdf)
-            return np.log(level) - filled.clamp(min=1e-6).log()
+            if level not in signed:
+                filled = None
+                if density.max() > level:
+                    filled = fill_cavities(density.view(n, n, n).cpu().numpy(), level)
+                    filled = torch.from_numpy(np.ascontiguousarray(filled)).reshape(-1).to(self.sdf)
+                signed[level] = None if filled is None else np.log(level) - filled.clamp(min=1e-6).log()
+            return signed[level]
 
         def mesh_at(level: float):
             sdf = sdf_at(level)

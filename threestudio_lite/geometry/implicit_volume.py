@@ -102,7 +102,12 @@ class FieldSnapshot:
         log_density = (values[:, 0] + self._blob(points)).clamp(max=self.config.max_log_density)
         grad = values[:, 1:4] - points / self.config.blob_std**2
         normal = -torch.nn.functional.normalize(grad, dim=-1)
-        albedo = self.albedo_head(values[:, 4:])
-        if self.config.color_activation == "sigmoid":
-            albedo = torch.sigmoid(albedo)
-        return {"density": torch.exp(log_density), "albedo": albedo, "normal": normal}
+        return {"density": torch.exp(log_density), "albedo": self._color(values[:, 4:]), "normal": normal}
+
+    def albedo(self, points: torch.Tensor) -> torch.Tensor:
+        """Albedo (N, C) alone, reading only the feature channels (mesh renders, vertex colours, texture bakes)."""
+        return self._color(trilinear(self.table[:, 4:], self.resolution, points))
+
+    def _color(self, features: torch.Tensor) -> torch.Tensor:
+        albedo = self.albedo_head(features)
+        return torch.sigmoid(albedo) if self.config.color_activation == "sigmoid" else albedo

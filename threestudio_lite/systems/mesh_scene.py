@@ -11,7 +11,6 @@ from ..data.cameras import Cameras
 from ..errors import UserError
 from ..geometry.dmtet import DMTet
 from ..geometry.implicit_volume import ImplicitVolume
-from ..geometry.mesh_regularizers import laplacian_smoothness, normal_consistency
 from ..geometry.surface_level import silhouette_agreement
 from ..renderers.background import Background
 from ..renderers.mesh import render_mesh
@@ -45,10 +44,9 @@ class MeshScene(torch.nn.Module):
     ) -> dict[str, torch.Tensor]:
         vertices, faces = self.dmtet.mesh()
         texture = self.geometry.snapshot(progress)
-        out = render_mesh(vertices, faces, lambda p: texture.query(p)["albedo"], self.background,
+        out = render_mesh(vertices, faces, texture.albedo, self.background,
                           cameras.to(self.background.color.device), shading, self.material)
-        out["normal_consistency"] = normal_consistency(vertices, faces)
-        out["laplacian"] = laplacian_smoothness(vertices, faces)
+        out["mesh_vertices"], out["mesh_faces"] = vertices, faces  # for the mesh regularizers (losses.py)
         out["samples_evaluated"] = torch.tensor(len(faces))
         return out
 
