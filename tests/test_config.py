@@ -21,6 +21,7 @@ def test_preset_loads_and_overrides_apply():
     ("stages.3.steps=1", "stages.3.steps"),
     ("stages.0.steps=many", "stages.0.steps"),
     ("stages.0.guidance.t_max=[[0.5, 1.0], [0.2, 0.3]]", "stages.0.guidance.t_max"),
+    ("export.surface=voxels", "export.surface: expected one of 'marching-cubes', 'silhouette'"),
 ])
 def test_bad_overrides_name_the_key(override, fragment):
     with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):

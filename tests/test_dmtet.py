@@ -63,12 +63,12 @@ def test_surface_moves_with_the_signed_values_as_finite_differences_say():
         assert values.grad[index].item() < 0  # raising a value (more outside) shrinks the volume
 
 
-def _coarse_scene_of(caption: str) -> NerfScene:
+def _coarse_scene_of(caption: str, peak_density: float = 300.0, edge: float = 0.02) -> NerfScene:
     stage = load_config("magic3d").stages[0]
     scene = NerfScene(stage)
     obj = object_from_caption(caption)
-    lo, hi = math.log(1e-3), math.log(300.0)
-    scene.geometry.set_log_density(lambda p: lo + (hi - lo) * torch.sigmoid(-obj.sdf(p) / 0.02))
+    lo, hi = math.log(1e-3), math.log(peak_density)
+    scene.geometry.set_log_density(lambda p: lo + (hi - lo) * torch.sigmoid(-obj.sdf(p) / edge))
     return scene
 
 
@@ -84,8 +84,53 @@ def test_dmtet_starts_from_the_coarse_fields_surface_and_texture():
         torch.testing.assert_close(scene.geometry.state_dict()[name], value)
 
 
+def test_level_choice_stops_where_the_shell_opens_even_if_its_silhouettes_score_higher():
+    from threestudio_lite.geometry.surface_level import choose_level, enclosed_volume
+
+    def ball(radius):
+        sphere = trimesh.creation.icosphere(3, radius=radius)
+        return torch.tensor(sphere.vertices, dtype=torch.float32), torch.tensor(sphere.faces)
+
+    def shell(outer, inner):  # same outline, hollow: an inward-facing inner sphere
+        (vo, fo), (vi, fi) = ball(outer), ball(inner)
+        return torch.cat([vo, vi]), torch.cat([fo, fi.flip(1) + len(vo)])
+
+    assert enclosed_volume(*ball(0.5)) == pytest.approx(4 / 3 * math.pi * 0.125, rel=0.02)
+    meshes = {1.0: ball(0.62), 2.0: ball(0.6), 3.0: shell(0.59, 0.55), 4.0: ball(0.58), 8.0: None}
+    score_of_outline = {0.62: 0.90, 0.6: 0.93, 0.59: 0.96, 0.58: 0.97}  # tighter outlines match the renders better
+
+    def choose(margin):
+        return choose_level(list(meshes), meshes.get,
+                            lambda v, f: score_of_outline[round(v.norm(dim=1).max().item(), 2)], margin)
+
+    assert choose(0.005) == 2.0  # level 3 is a hollow shell; 4 lies past it
+    assert choose(0.05) == 1.0
+    del meshes[3.0]
+    assert choose(0.005) == 4.0
+
+
+def test_silhouette_export_finds_the_surface_of_a_soft_field_that_marching_cubes_misses():
+    """A field whose density peaks at 1.5 (still opaque: the renders show the sphere) never reaches the fixed
+    marching-cubes level 2; the silhouette-matched export still finds the sphere (its one level, 1, lies inside
+    this steep, grid-interpolated edge: IoU ~0.7)."""
+    from dataclasses import replace
+
+    from threestudio_lite.export.mesh import ExportError
+
+    soft = _coarse_scene_of("an orange sphere", peak_density=1.5, edge=0.005)
+    export = load_config("dreamfusion").export
+    with pytest.raises(ExportError, match="never crosses 2"):
+        soft.export_mesh(replace(export, surface="marching-cubes"))
+    mesh = soft.export_mesh(replace(export, surface="silhouette", surface_resolution=32))
+    assert mesh.is_watertight and mesh.visual.vertex_colors.shape == (len(mesh.vertices), 4)
+    assert volumetric_iou_mesh(mesh, object_from_caption("an orange sphere"), resolution=64) > 0.65
+    crisp = _coarse_scene_of("a cyan torus").export_mesh(replace(export, surface="silhouette", surface_resolution=32))
+    assert volumetric_iou_mesh(crisp, object_from_caption("a cyan torus"), resolution=64) > 0.8
+
+
 def test_mesh_stage_step_reaches_shape_and_texture_and_its_regularizers_smooth():
     config = load_config("magic3d", ["stages.1.batch_size=2", "stages.1.resolution=32", "stages.1.dmtet.resolution=24",
+                                     "stages.2.dmtet.resolution=24",
                                      "stages.1.optimizer.lr_shape=0.01", "stages.1.loss.normal_consistency=100",
                                      "stages.1.loss.laplacian=100"])
     config.prompt = "a red cube"
@@ -124,7 +169,8 @@ def test_consecutive_mesh_stages_must_share_their_grid():
     from threestudio_lite.config_io import ConfigError
 
     stages = load_config("magic3d").stages
-    texture_only = replace(stages[1], name="texture", dmtet=replace(stages[1].dmtet, resolution=32))
+    assert [s.representation for s in stages] == ["nerf", "mesh", "mesh"]
+    check_stage_sequence(stages)
+    texture = replace(stages[2], dmtet=replace(stages[2].dmtet, resolution=32))
     with pytest.raises(ConfigError, match="stages.2.dmtet.resolution"):
-        check_stage_sequence([*stages, texture_only])
-    check_stage_sequence([*stages, replace(texture_only, dmtet=stages[1].dmtet)])
+        check_stage_sequence([*stages[:2], texture])

@@ -1,4 +1,4 @@
-"""The Magic3D preset end to end (coarse NeRF -> DMTet refine -> texture), and the UV-textured exports."""
+"""The Magic3D preset end to end (coarse NeRF -> DMTet shape and texture -> texture alone), and the UV-textured exports."""
 
 import json
 
@@ -16,6 +16,8 @@ TINY = [
     "stages.0.geometry.active_levels=3",
     "stages.1.resolution=24", "stages.1.batch_size=2", "stages.1.geometry.resolutions=[8, 12, 16]",
     "stages.1.geometry.active_levels=3", "stages.1.dmtet.resolution=16",
+    "stages.2.resolution=24", "stages.2.batch_size=2", "stages.2.geometry.resolutions=[8, 12, 16]",
+    "stages.2.geometry.active_levels=3", "stages.2.dmtet.resolution=16",
     "trainer.val_every=4", "trainer.val_views=2", "trainer.val_resolution=16", "export.turntable_frames=2",
     "export.turntable_resolution=16", "export.texture_size=128",
 ]
@@ -28,8 +30,9 @@ def test_magic3d_preset_exports_a_watertight_textured_pbr_glb_and_obj(tiny_text_
     cli("text-to-3d", "a red cube", "--config", "magic3d", "--out", out, "--steps", 6, "--no-progress",
         "prior.kind=diffusers", f"prior.path={tiny_text_prior_dir}", *TINY)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert [s["name"] for s in metrics["stages"]] == ["coarse", "refine"]
-    assert sorted({p.name.split("-step")[0] for p in (out / "val").glob("stage1-*.png")}) == ["stage1-refine"]
+    assert [s["name"] for s in metrics["stages"]] == ["coarse", "geometry", "texture"]
+    assert sorted({p.name.split("-step")[0] for p in (out / "val").glob("stage[12]-*.png")}) == ["stage1-geometry",
+                                                                                                "stage2-texture"]
 
     glb = trimesh.load(out / "export" / "model.glb", force="mesh")
     material = glb.visual.material
@@ -46,7 +49,9 @@ def test_magic3d_preset_exports_a_watertight_textured_pbr_glb_and_obj(tiny_text_
 
     from threestudio_lite.evaluation.harness import score_exported_mesh
 
-    assert (out / "checkpoints" / "stage0-coarse.pt").is_file() and not (out / "checkpoints" / "stage1-refine.pt").exists()
+    checkpoints = out / "checkpoints"
+    assert (checkpoints / "stage0-coarse.pt").is_file() and (checkpoints / "stage1-geometry.pt").is_file()
+    assert not (checkpoints / "stage2-texture.pt").exists()
     scores = score_exported_mesh({"truth": "a red cube"}, out)
     assert 0.0 <= scores["coarse_iou"] <= 1.0 and scores["coarse_chamfer"] > 0 and scores["chamfer"] > 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from .config_io import ConfigError, apply_overrides, build, load_yaml
 from .data.cameras import CameraConfig
@@ -95,9 +96,13 @@ class TrainerConfig:
 @dataclass
 class ExportConfig:
     formats: list[str] = field(default_factory=lambda: ["glb", "obj"])
-    # Marching-cubes grid side and density level of the surface (enclosed empty space is filled first).
+    # A NeRF's surface: "marching-cubes" at density ``isosurface_density`` on an ``mc_resolution``³ grid (enclosed
+    # empty space filled first), or "silhouette": marching tetrahedra on a ``surface_resolution``³ tetrahedral grid
+    # at the density level whose silhouettes match the NeRF's renders (geometry/surface_level.py).
+    surface: Literal["marching-cubes", "silhouette"] = "marching-cubes"
     mc_resolution: int = 128
     isosurface_density: float = 2.0
+    surface_resolution: int = 48
     # Keep connected components with at least this fraction of the largest one's faces.
     min_component_fraction: float = 0.05
     # UV-unwrap (xatlas) and bake the albedo into a texture with a PBR material, instead of vertex colours.

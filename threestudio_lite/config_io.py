@@ -31,6 +31,10 @@ def _build_value(tp, value, where: str):
             raise ConfigError(str(e)) from None
     if dataclasses.is_dataclass(tp):
         return build(tp, value, where)
+    if origin is typing.Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{where}: expected one of {', '.join(map(repr, typing.get_args(tp)))}, got {value!r}")
+        return value
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")

@@ -68,9 +68,17 @@ def extract_mesh(field, resolution: int, level: float, min_component_fraction: f
     volume = sample_grid(field.density, resolution, field.device)
     if not (volume.max() > level > volume.min()):
         raise ExportError(f"the density field never crosses {level} (range {volume.min():.3g}..{volume.max():.3g}): no surface")
-    vertices, faces = surface(volume, level)
-    mesh = clean(trimesh.Trimesh(vertices, faces, process=True), min_component_fraction)
-    return color_vertices(mesh, field)
+    return colored_surface(*surface(volume, level), field, min_component_fraction)
+
+
+@torch.no_grad()
+def colored_surface(vertices, faces, field, min_component_fraction: float) -> trimesh.Trimesh:
+    """A surface (vertices (V, 3), faces (F, 3), arrays or tensors) cleaned, with ``field``'s albedo per vertex."""
+    if len(faces) == 0:
+        raise ExportError("the surface is empty")
+    mesh = trimesh.Trimesh(np.asarray(torch.as_tensor(vertices).cpu()), np.asarray(torch.as_tensor(faces).cpu()),
+                           process=True)
+    return color_vertices(clean(mesh, min_component_fraction), field)
 
 
 @torch.no_grad()

@@ -50,7 +50,7 @@ class DMTet(torch.nn.Module):
         """Signed values from a density field (N, 3) -> (N,): log(level) - log(density), negative inside, with
         space the surface encloses counted as inside (as the marching-cubes export does). With several candidate
         levels, ``silhouettes(vertices, faces) -> score`` picks the level (see ``init_levels``); returns it."""
-        from ..export.mesh import fill_cavities
+        from ..export.mesh import ExportError, fill_cavities
         from .surface_level import choose_level
 
         n = self.config.resolution + 1
@@ -76,7 +76,7 @@ class DMTet(torch.nn.Module):
         level = levels[0] if len(levels) == 1 else choose_level(levels, mesh_at, silhouettes, self.config.init_margin)
         sdf = None if level is None else sdf_at(level)
         if sdf is None:
-            raise ValueError(f"the coarse density never exceeds the levels {levels}: no surface")
+            raise ExportError(f"the density never exceeds the levels {levels}: no surface")
         self.sdf.copy_(sdf)
         self.deform.zero_()
         return level

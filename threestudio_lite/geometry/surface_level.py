@@ -3,7 +3,7 @@ from around the object, like what the NeRF renders. Each candidate level is mesh
 16 views are compared (IoU) with the NeRF's rendered opacity > 0.5; the lowest level scoring within ``margin``
 of the best is the surface. A fixed level either keeps a soft field's fog on the mesh (too low) or, too high,
 thins a foggy field's shell until its inside opens up, which silhouettes alone cannot see; hence the lowest of
-the near-best levels."""
+the near-best levels, and no level past a collapse of the enclosed volume."""
 
 from __future__ import annotations
 
@@ -31,10 +31,27 @@ def silhouette_agreement(scene, resolution: int = 64):
     return score
 
 
+def enclosed_volume(vertices: torch.Tensor, faces: torch.Tensor) -> float:
+    """Volume inside a closed, outward-wound triangle mesh (sum of signed tetrahedra to the origin)."""
+    p = vertices.detach().double()[faces]
+    return (torch.linalg.det(p).sum() / 6).item()
+
+
 def choose_level(levels: list[float], mesh_at, score, margin: float) -> float | None:
     """The lowest of ``levels`` whose ``score(*mesh_at(level))`` is within ``margin`` of the best; ``mesh_at``
-    returns None for a level the field never reaches. None when no level has a surface."""
-    scored = [(score(*mesh), level) for level in levels if (mesh := mesh_at(level)) is not None]
+    returns None for a level the field never reaches. Levels from the first one whose mesh encloses less than half
+    the volume of the level below are not candidates: there the shell has opened (same silhouettes, empty inside;
+    measured on a soft cone: 0.29 -> 0.11 between levels 2 and 3, while surfaces that only tighten keep > 0.9 of it
+    per step on the 22 public cases). None when no level has a surface."""
+    scored, volume = [], None
+    for level in sorted(levels):
+        mesh = mesh_at(level)
+        if mesh is None:
+            break
+        below, volume = volume, enclosed_volume(*mesh)
+        if below is not None and volume < 0.5 * below:
+            break
+        scored.append((score(*mesh), level))
     if not scored:
         return None
     best = max(s for s, _ in scored)

@@ -53,11 +53,6 @@ class MeshScene(torch.nn.Module):
     @torch.no_grad()
     def export_mesh(self, config: ExportConfig) -> trimesh.Trimesh:
         """The DMTet surface itself (no re-meshing), cleaned, with albedo vertex colours."""
-        from ..export.mesh import ExportError, clean, color_vertices
+        from ..export.mesh import colored_surface
 
-        vertices, faces = self.dmtet.mesh()
-        if len(faces) == 0:
-            raise ExportError("the mesh stage's surface is empty")
-        mesh = clean(trimesh.Trimesh(vertices.cpu().numpy(), faces.cpu().numpy(), process=True),
-                     config.min_component_fraction)
-        return color_vertices(mesh, self.geometry.snapshot(1.0))
+        return colored_surface(*self.dmtet.mesh(), self.geometry.snapshot(1.0), config.min_component_fraction)

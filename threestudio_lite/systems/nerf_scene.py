@@ -9,7 +9,9 @@ import trimesh
 
 from ..config import ExportConfig, OptimizerConfig, StageConfig
 from ..data.cameras import Cameras
+from ..geometry.dmtet import DMTet, DMTetConfig
 from ..geometry.implicit_volume import ImplicitVolume
+from ..geometry.surface_level import silhouette_agreement
 from ..renderers.background import Background, BackgroundConfig
 from ..renderers.volume import VolumeRenderer
 
@@ -56,11 +58,15 @@ class NerfScene(torch.nn.Module):
 
     @torch.no_grad()
     def export_mesh(self, config: ExportConfig) -> trimesh.Trimesh:
-        """Marching cubes of the density at the export's level, with albedo vertex colours."""
-        from ..export.mesh import extract_mesh
+        """The density's surface (``config.surface`` says which level and how), with albedo vertex colours."""
+        from ..export.mesh import colored_surface, extract_mesh
 
-        return extract_mesh(self.field(1.0), config.mc_resolution, config.isosurface_density,
-                            config.min_component_fraction)
+        field = self.field(1.0)
+        if config.surface == "marching-cubes":
+            return extract_mesh(field, config.mc_resolution, config.isosurface_density, config.min_component_fraction)
+        dmtet = DMTet(DMTetConfig(resolution=config.surface_resolution)).to(self.background.color.device)
+        dmtet.init_from_density(field.density, silhouette_agreement(self))
+        return colored_surface(*dmtet.mesh(), field, config.min_component_fraction)
 
     def field(self, progress: float):
         """The geometry composed for one step (or for export, at progress 1)."""
