@@ -45,6 +45,12 @@ class DMTet(torch.nn.Module):
         """Surface vertices (M, 3) (differentiable) and outward faces (K, 3)."""
         return marching_tetrahedra(self.vertices(), self.sdf, self.tets)
 
+    def init_from_scene(self, scene) -> float:
+        """The surface of a NeRF scene's density at its silhouette-matched level (see ``init_levels``)."""
+        from .surface_level import silhouette_agreement
+
+        return self.init_from_density(scene.field(1.0).density, silhouette_agreement(scene))
+
     @torch.no_grad()
     def init_from_density(self, density_fn, silhouettes=None) -> float:
         """Signed values from a density field (N, 3) -> (N,): log(level) - log(density), negative inside, with

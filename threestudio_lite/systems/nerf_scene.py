@@ -11,7 +11,6 @@ from ..config import ExportConfig, OptimizerConfig, StageConfig
 from ..data.cameras import Cameras
 from ..geometry.dmtet import DMTet, DMTetConfig
 from ..geometry.implicit_volume import ImplicitVolume
-from ..geometry.surface_level import silhouette_agreement
 from ..renderers.background import Background, BackgroundConfig
 from ..renderers.volume import VolumeRenderer
 
@@ -65,7 +64,7 @@ class NerfScene(torch.nn.Module):
         if config.surface == "marching-cubes":
             return extract_mesh(field, config.mc_resolution, config.isosurface_density, config.min_component_fraction)
         dmtet = DMTet(DMTetConfig(resolution=config.surface_resolution)).to(self.background.color.device)
-        dmtet.init_from_density(field.density, silhouette_agreement(self))
+        dmtet.init_from_scene(self)
         return colored_surface(*dmtet.mesh(), field, config.min_component_fraction)
 
     def field(self, progress: float):
