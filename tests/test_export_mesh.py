@@ -42,3 +42,20 @@ def test_filling_leaves_a_solid_field_and_the_outside_unchanged():
     assert np.array_equal(filled[outside], volume[outside])
     assert (filled[np.sqrt(x**2 + y**2 + z**2) < 0.5] > 5.0).all()
     assert np.array_equal(fill_cavities(filled, 5.0), filled)
+
+
+def test_a_shell_opened_by_a_wide_hole_is_filled_but_an_open_cup_and_a_torus_hole_stay_open():
+    axis = np.linspace(-1.0, 1.0, 48)
+    x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+    rho, r = np.hypot(x, y), np.sqrt(x**2 + y**2 + z**2)
+    opened = shell_volume(pinhole=False)
+    opened[(z < -0.4) & (rho < 0.25)] = 0.5  # a hole 0.5 wide in the bottom: far wider than the seal
+    filled = fill_cavities(opened, 5.0)
+    assert (filled[(r < 0.5) & (rho > 0.3)] > 5.0).all()  # all but the column straight above the hole
+    assert mesh_volume(filled, 5.0) > 0.85 * 4.0 / 3.0 * np.pi * 0.68**3
+    wall, bottom = (np.abs(rho - 0.5) < 0.06) & (np.abs(z) < 0.5), (rho < 0.56) & (np.abs(z + 0.5) < 0.06)
+    cup = np.where(wall | bottom, 20.0, 0.5)
+    inside_cup = (rho < 0.35) & (z > -0.35) & (z < 0.45)
+    assert (fill_cavities(cup, 5.0)[inside_cup] == 0.5).all()
+    torus = np.where(np.hypot(rho - 0.6, z) < 0.2, 20.0, 0.5)
+    assert (fill_cavities(torus, 5.0)[rho < 0.3] == 0.5).all()

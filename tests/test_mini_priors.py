@@ -49,6 +49,58 @@ def test_text_prior_training_resumes_from_its_checkpoint(tmp_path):
         torch.testing.assert_close(resumed["ema"][key], value, msg=key)
 
 
+def test_ray_map_decodes_the_camera_features_into_each_pixels_ray():
+    from threestudio_lite.priors.mini.camera import CAMERA_FEATURES, camera_features, ray_map
+
+    cams = make_cameras([10.0, -5.0, 40.0], [0.0, 95.0, -150.0], [2.3, 2.4, 2.55], [41.0, 42.5, 44.0], 16, 16)
+    features = camera_features(cams.elevation, cams.azimuth, cams.distance, cams.fovy)
+    maps = ray_map(torch.cat([features, torch.zeros(1, CAMERA_FEATURES)]), 16)
+    origins, dirs = cams.rays()
+    torch.testing.assert_close(maps[:3, :3].permute(0, 2, 3, 1), dirs, atol=1e-5, rtol=0)
+    closest = maps[:3, 3:].permute(0, 2, 3, 1)
+    assert (closest * dirs).sum(-1).abs().max() < 1e-5  # perpendicular to its ray ...
+    assert torch.linalg.cross(closest - origins, dirs, dim=-1).norm(dim=-1).max() < 1e-5  # ... and on it
+    assert maps[3].abs().max() == 0  # no camera, no ray map
+
+
+def test_detail_masks_mark_a_composites_later_parts_and_nothing_else():
+    from threestudio_lite.priors.mini.data import detail_masks
+    from threestudio_lite.world.objects import composite_object, simple_object
+    from threestudio_lite.world.render import render_many
+
+    objects = [composite_object("snowman"), composite_object("mug"), simple_object("cube", "red")]
+    cams = make_cameras(15.0, [0.0, 90.0, 0.0], 2.4, 42.5, 32, 32)
+    masks = detail_masks(objects, cams, render_many(objects, cams))
+    nose, handle = masks[0], masks[1]
+    assert 8 <= nose.sum() <= 20 and nose[:8, 13:19].sum() == nose.sum()  # facing the camera, on the head
+    assert handle.sum() >= 30 and handle[:, :9].sum() == handle.sum()  # camera at +y: the +x handle shows left
+    assert masks[2].sum() == 0
+
+
+def test_fine_tuning_starts_from_a_saved_prior_and_its_new_ray_map_channels_start_at_zero(tmp_path):
+    from threestudio_lite.priors.mini.models import mini_unet
+    from threestudio_lite.priors.mini.text_prior import MiniTextPrior
+    from threestudio_lite.priors.mini.text_recipe import TextRecipe
+    from threestudio_lite.priors.mini.train import load_initial_weights
+
+    config = tiny_config()
+    older = TextRecipe(config)  # an older prior: the same text encoder, a UNet without ray-map inputs
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        older.modules["unet"] = mini_unet(config.text_width + 7, channels=config.channels)
+    older.prior(older.modules).save_pretrained(tmp_path / "old")
+    fresh = TextRecipe(tiny_config(seed=1))
+    assert fresh.modules["unet"].config.in_channels == 9
+    load_initial_weights(fresh.modules, tmp_path / "old")
+    assert fresh.modules["unet"].conv_in.weight[:, 3:].abs().max() == 0
+    old, new = MiniTextPrior.from_pretrained(tmp_path / "old"), fresh.prior(fresh.modules)
+    cams = make_cameras([10.0, 30.0], [0.0, 90.0], 2.4, 42.5, 32, 32)
+    x_t, t = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)), torch.tensor([100, 700])
+    with torch.no_grad():
+        torch.testing.assert_close(new.predict_noise(x_t, t, new.condition("a red cube", cams), 3.0),
+                                   old.predict_noise(x_t, t, old.condition("a red cube", cams), 3.0))
+
+
 def test_view_prior_training_saves_a_loadable_prior(tmp_path):
     from threestudio_lite.priors.mini.view_prior import MiniViewPrior, Reference
     from threestudio_lite.priors.mini.view_recipe import ViewRecipe

@@ -95,6 +95,7 @@ def test_killed_run_resumes_to_the_same_result(tiny_text_prior_dir, tmp_path):
     (["text-to-3d", "a red cube", "--out", "/proc/forbidden/run"], "cannot write to output folder"),
     (["text-to-3d", "--resume", "{tmp}"], "holds no run to resume"),
     (["text-to-3d", "a red cube", "--out", "{tmp}/x", "prior.kind=diffusers", "prior.path={tmp}/missing"], "cannot load the diffusers prior"),
+    (["train-prior", "text", "--out", "{tmp}/x", "--init", "{tmp}/missing"], "not a prior folder"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     proc = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args], check=False)

@@ -141,8 +141,11 @@ def cmd_train_prior(args) -> None:
 
     config = TrainPriorConfig()
     changes = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("seed", args.seed),
-                                 ("groups", args.groups)) if v is not None}
+                                 ("groups", args.groups), ("lr", args.lr), ("init", args.init),
+                                 ("detail_weight", args.detail_weight)) if v is not None}
     config = replace(config, **changes)
+    if args.init and not (Path(args.init) / "unet").is_dir():
+        raise UserError(f"--init {args.init}: not a prior folder (no unet/ inside)")
     if args.kind == "text":
         from .priors.mini.text_recipe import TextRecipe
 
@@ -180,7 +183,8 @@ def cmd_eval_prior(args) -> None:
         save_png(grid(seen_grid, columns=4, together=2), out / "text_prior_samples.png")
         save_png(grid(held_grid, columns=2, together=2), out / "text_prior_held_out.png")
         print(f"recognised: {seen['recognised']}/{seen['total']} captions, "
-              f"{held['recognised']}/{held['total']} held-out shape-colour combinations")
+              f"{held['recognised']}/{held['total']} held-out shape-colour combinations; "
+              f"objects with a front part turned right in {seen['oriented_fraction']:.0%} of the views")
     else:
         from .priors.mini.view_prior import MiniViewPrior
 
@@ -294,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="images per step (default 64)")
     p.add_argument("--groups", type=int, help="objects rendered for the training set (8 views each; default 6000)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default 1.5e-3)")
+    p.add_argument("--init", help="prior folder to start from (fine-tuning); new input channels start at zero")
+    p.add_argument("--detail-weight", type=float,
+                   help="extra loss weight on composites' thin parts and front markers (text prior; default 10)")
     p.add_argument("--resume", action="store_true", help="continue from --out's training checkpoint")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train_prior)

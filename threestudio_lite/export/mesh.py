@@ -36,13 +36,25 @@ def clean(mesh: trimesh.Trimesh, min_component_fraction: float) -> trimesh.Trime
     return mesh
 
 
+def boxed_in(solid: np.ndarray) -> np.ndarray:
+    """Voxels with solid somewhere on both sides along each of the three axes."""
+    inside = np.ones_like(solid)
+    for axis in range(3):
+        before = np.maximum.accumulate(solid, axis=axis)
+        after = np.flip(np.maximum.accumulate(np.flip(solid, axis), axis=axis), axis)
+        inside &= before & after
+    return inside
+
+
 def fill_cavities(volume: np.ndarray, level: float, seal: int = 2) -> np.ndarray:
     """Raise the density of empty space enclosed by the surface above ``level``.
 
     SDS only ever sees an object's outside, so its interior density is unsupervised and often low: marching cubes
-    would then give a hollow shell (a second, inward-facing surface) whose volume is wrong. Space not reachable
-    from the grid's border, after sealing pinholes up to ``seal`` voxels wide, is filled (the sealing also fills
-    surface dents as narrow: 2 voxels are 0.03 units at the default 128³ grid)."""
+    would then give a hollow shell (a second, inward-facing surface) whose volume is wrong. Filled: space not
+    reachable from the grid's border after sealing pinholes up to ``seal`` voxels wide (the sealing also fills
+    surface dents as narrow: 2 voxels are 0.03 units at the default 128³ grid), and space with surface on both
+    sides along all three axes: most of a shell opened by a hole wider than the seal (all but the column straight
+    behind the hole). An open cup or a torus's hole has nothing above it, so it stays open."""
     from scipy import ndimage
 
     solid = volume > level
@@ -51,6 +63,7 @@ def fill_cavities(volume: np.ndarray, level: float, seal: int = 2) -> np.ndarray
     border = np.unique(np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel(), labels[:, :, [0, -1]].ravel()]))
     enclosed = ~sealed & ~np.isin(labels, border[border > 0])
     enclosed |= sealed & ~solid  # the sealed pinholes themselves
+    enclosed |= boxed_in(solid) & ~solid
     out = volume.copy()
     out[enclosed] = max(float(volume.max()), 2.0 * level)
     return out

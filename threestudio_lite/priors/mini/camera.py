@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from ...data.cameras import CameraConfig
+from ...data.cameras import CameraConfig, make_cameras
 
 CAMERA_FEATURES = 7
+RAY_MAP_CHANNELS = 6
 
 
 def camera_features(elevation, azimuth, distance, fovy, reference: CameraConfig = CameraConfig()) -> torch.Tensor:
@@ -23,6 +24,24 @@ def camera_features(elevation, azimuth, distance, fovy, reference: CameraConfig 
     d = (torch.as_tensor(distance, dtype=torch.float32) - (d_lo + d_hi) / 2) / max((d_hi - d_lo) / 2, 1e-3)
     f = (torch.as_tensor(fovy, dtype=torch.float32) - (f_lo + f_hi) / 2) / max((f_hi - f_lo) / 2, 1e-3)
     return torch.stack([el.sin(), el.cos(), az.sin(), az.cos(), d, f, torch.ones_like(el)], -1)
+
+
+def ray_map(features: torch.Tensor, size: int, reference: CameraConfig = CameraConfig()) -> torch.Tensor:
+    """(B, 6, size, size) image-shaped camera condition decoded from camera_features rows: each pixel's unit ray
+    direction and the ray's point closest to the world origin. A pooled camera vector alone did not teach the
+    UNet where a part at world +x lands on screen (sampled handles and noses sat at random azimuths); per pixel,
+    that is a local function of these six numbers. Zero where the camera is absent (an all-zero row)."""
+    f = features.detach().float().cpu()
+    d_lo, d_hi = reference.distance_range
+    f_lo, f_hi = reference.fovy_range
+    cams = make_cameras(
+        torch.rad2deg(torch.atan2(f[:, 0], f[:, 1])), torch.rad2deg(torch.atan2(f[:, 2], f[:, 3])),
+        f[:, 4] * max((d_hi - d_lo) / 2, 1e-3) + (d_lo + d_hi) / 2,
+        f[:, 5] * max((f_hi - f_lo) / 2, 1e-3) + (f_lo + f_hi) / 2, size, size)
+    origins, dirs = cams.rays()
+    closest = origins - (origins * dirs).sum(-1, keepdim=True) * dirs
+    maps = torch.cat([dirs, closest], -1).permute(0, 3, 1, 2) * f[:, -1].view(-1, 1, 1, 1)
+    return maps.to(device=features.device, dtype=features.dtype)
 
 
 RELATIVE_FEATURES = 9

@@ -8,7 +8,7 @@ Some shape-colour combinations are held out of training to measure how well the 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from tqdm import tqdm
@@ -42,6 +42,13 @@ class WorldImages:
     object_index: torch.Tensor  # (N,) index into objects
     cameras: torch.Tensor  # (N, 4): elevation, azimuth, distance, fovy
     views_per_group: int
+    details: torch.Tensor | None = None  # (N, S, S) bool: where a composite's parts after its first show
+
+    def detail_weights(self, index: torch.Tensor, weight: float) -> torch.Tensor:
+        """(B, 1, S, S) per-pixel loss weights: 1, plus ``weight`` on detail pixels."""
+        if self.details is None or not weight:
+            return torch.ones(len(index), 1, *self.images.shape[1:3])
+        return 1.0 + weight * self.details[index].unsqueeze(1).float()
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -53,6 +60,20 @@ class WorldImages:
     def captions(self, index: torch.Tensor, rng: random.Random) -> list[str]:
         """A random phrasing of each image's caption."""
         return [rng.choice(caption_variants(self.objects[i])) for i in self.object_index[index].tolist()]
+
+
+def detail_masks(objects: list[WorldObject], cameras, rgba: torch.Tensor) -> torch.Tensor:
+    """(N, S, S) pixels where a composite's later parts (thin parts and front markers: legs, stick, bar, nose,
+    handle, door, roof) change the render of its first part alone. These few pixels carry the object's
+    orientation but are a sliver of the denoising loss; the text recipe weights them up."""
+    masks = torch.zeros(rgba.shape[:3], dtype=torch.bool)
+    idx = [i for i, o in enumerate(objects) if len(o.parts) > 1]
+    if idx:
+        base = render_many([replace(objects[i], parts=objects[i].parts[:1], front_part=None) for i in idx],
+                           cameras[torch.tensor(idx)])
+        white = (1.0, 1.0, 1.0)
+        masks[idx] = (composite(rgba[idx], white) - composite(base, white)).abs().amax(-1) > 0.1
+    return masks
 
 
 def render_world_images(
@@ -71,7 +92,7 @@ def render_world_images(
         torch.tensor(simple)[torch.randint(len(simple), (groups,), generator=generator)],
     )
     sampler = CameraSampler(camera)
-    images, cams = [], []
+    images, cams, details = [], [], []
     per_batch = max(1, 256 // views_per_group)
     for start in tqdm(range(0, groups, per_batch), desc="rendering world images", disable=not progress):
         group_objects = choice[start : start + per_batch].tolist()
@@ -80,6 +101,7 @@ def render_world_images(
         c = c[torch.randperm(len(c), generator=generator)]  # the sampler stratifies azimuth in batch order
         rgba = render_many(batch_objects, c)
         images.append((composite(rgba, (1.0, 1.0, 1.0)).clamp(0, 1) * 255 + 0.5).to(torch.uint8))
+        details.append(detail_masks(batch_objects, c, rgba))
         cams.append(torch.stack([c.elevation, c.azimuth, c.distance, c.fovy], -1))
     index = choice.repeat_interleave(views_per_group)
-    return WorldImages(torch.cat(images), objects, index, torch.cat(cams), views_per_group)
+    return WorldImages(torch.cat(images), objects, index, torch.cat(cams), views_per_group, torch.cat(details))

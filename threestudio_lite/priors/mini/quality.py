@@ -5,7 +5,8 @@ compared with truth renders of EVERY world object from the same cameras, each un
 the training light distribution (the prior is not told where the light is, so a sample may be lit from the
 side). The caption is *recognised* when the nearest object (mean squared pixel error over the views, each view
 under its best-matching light) has the captioned shape and colour.
-Mask IoU and colour error against the captioned object are reported beside it.
+Mask IoU and colour error against the captioned object are reported beside it, and for objects with a front
+part (snowman, mug, house) whether each sample shows the object turned the way its camera says (*oriented*).
 Samples are drawn without classifier-free guidance (scale 1): given caption and camera the image is nearly
 determined, and guidance above ~2 extrapolates off the data (measured: samples turn into saturated blobs).
 View prior: from a reference view of an object, samples at new cameras are compared with the truth
@@ -59,6 +60,16 @@ def candidate_renders(candidates: list[WorldObject], cams, lights: int = 1, seed
     return images.view(len(candidates), len(cams), lights, *images.shape[2:]).transpose(1, 2)
 
 
+def orientation_hits(obj: WorldObject, images: torch.Tensor, elevation: float, azimuths, size: int) -> list[bool]:
+    """Per view: whether the sample (V, S, S, 3) is closer to its object seen from the camera's azimuth than from
+    that azimuth plus any other multiple of 45 degrees, i.e. whether the front part is where the camera says."""
+    errors = []
+    for offset in range(0, 360, 45):
+        cams = make_cameras(elevation, torch.tensor(azimuths) + offset, 2.4, 42.5, size, size)
+        errors.append(((composite(render(obj, cams), WHITE) - images) ** 2).mean((1, 2, 3)))
+    return (torch.stack(errors).argmin(0) == 0).tolist()
+
+
 def check_text_prior(prior, captions: list[str], azimuths=(30.0, 120.0, 210.0, 300.0), elevation: float = 15.0,
                      guidance_scale: float = 1.0, seed: int = 0, candidates: list[WorldObject] | None = None,
                      lights: int = 8) -> dict:
@@ -67,7 +78,7 @@ def check_text_prior(prior, captions: list[str], azimuths=(30.0, 120.0, 210.0, 3
     candidates = candidates or all_objects()
     truth = candidate_renders(candidates, cams, lights, seed)  # (O, L, V, S, S, 3)
     generator = torch.Generator().manual_seed(seed)
-    cases, grids = [], []
+    cases, grids, oriented_views = [], [], []
     for caption in captions:
         obj = object_from_caption(caption)
         images = sample(prior, prior.condition(caption, cams), len(cams), guidance_scale=guidance_scale,
@@ -77,17 +88,22 @@ def check_text_prior(prior, captions: list[str], azimuths=(30.0, 120.0, 210.0, 3
         nearest = candidates[int(error.min(1).values.mean(1).argmin())]
         k = candidates.index(obj)
         own = truth[k, best_light[k], torch.arange(len(cams))]
+        if obj.front_part is not None:
+            hits = orientation_hits(obj, images, elevation, azimuths, size)
+            oriented_views += hits
         cases.append({
             "caption": caption,
             "recognised": identity(nearest) == identity(obj),
             "nearest": canonical_caption(nearest),
             "mask_iou": round(mask_iou(foreground(images).float(), foreground(own).float()), 3),
             "color_error": round(mean_color_error(images, own), 3),
+            **({"oriented": round(sum(hits) / len(hits), 2)} if obj.front_part is not None else {}),
         })
         grids += [own, images]
     passed = sum(c["recognised"] for c in cases)
+    oriented = round(sum(oriented_views) / len(oriented_views), 3) if oriented_views else None
     return {"cases": cases, "recognised": passed, "total": len(cases),
-            "recognised_fraction": round(passed / max(1, len(cases)), 3)}, grids
+            "recognised_fraction": round(passed / max(1, len(cases)), 3), "oriented_fraction": oriented}, grids
 
 
 def check_view_prior(prior, captions: list[str], reference_azimuth: float = 0.0, reference_elevation: float = 0.0,

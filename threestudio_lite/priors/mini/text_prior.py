@@ -2,7 +2,8 @@
 
 Folder layout (written by ``train-prior text``): ``unet/`` (UNet2DConditionModel), ``text_encoder/``
 (MiniTextEncoder), ``tokenizer/vocab.json``, ``scheduler/`` (DDPMScheduler) and ``model_index.json``.
-The UNet's condition vector is [pooled text embedding | camera features]."""
+The UNet's condition vector is [pooled text embedding | camera features]; a UNet with 9 input channels also
+sees the camera as a per-pixel ray map beside the noisy image (camera.ray_map)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from diffusers import DDPMScheduler, UNet2DConditionModel
 
 from ...data.cameras import CameraConfig, Cameras
 from ..base import TextCondition, TextPrior
-from .camera import camera_features
+from .camera import CAMERA_FEATURES, RAY_MAP_CHANNELS, camera_features, ray_map
 from .models import attach_unet, load_unet_folder, save_unet_folder, unet_eps
 from .text_encoder import MiniTextEncoder
 from .tokenizer import WordTokenizer
@@ -60,4 +61,8 @@ class MiniTextPrior(TextPrior):
         return images * 2.0 - 1.0
 
     def unguided_eps(self, x_t: torch.Tensor, t: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
-        return unet_eps(self.unet, x_t, x_t, t, embeddings, self.alphas_cumprod, self.prediction_type)
+        inputs = x_t
+        if self.unet.config.in_channels == x_t.shape[1] + RAY_MAP_CHANNELS:
+            rays = ray_map(embeddings[:, -CAMERA_FEATURES:], x_t.shape[-1], self.camera_reference)
+            inputs = torch.cat([x_t, rays.to(x_t.dtype)], 1)
+        return unet_eps(self.unet, inputs, x_t, t, embeddings, self.alphas_cumprod, self.prediction_type)

@@ -11,7 +11,7 @@ from ...data.views import VIEW_NAMES, ViewRule, view_suffix
 from ...world.captions import caption_variants, object_from_caption
 from ...world.objects import all_objects
 from ...world.render import composite, render
-from .camera import CAMERA_FEATURES, camera_features
+from .camera import CAMERA_FEATURES, RAY_MAP_CHANNELS, camera_features, ray_map
 from .data import WorldImages
 from .models import mini_unet
 from .text_encoder import MiniTextEncoder
@@ -37,8 +37,8 @@ class TextRecipe(Recipe):
         self.camera = CameraConfig()
         with seeded(config.seed):
             encoder = MiniTextEncoder(len(self.tokenizer.vocab), width=config.text_width)
-            unet = mini_unet(config.text_width + CAMERA_FEATURES, channels=tuple(config.channels),
-                             image_size=config.image_size)
+            unet = mini_unet(config.text_width + CAMERA_FEATURES, in_channels=3 + RAY_MAP_CHANNELS,
+                             channels=tuple(config.channels), image_size=config.image_size)
         self.modules = torch.nn.ModuleDict({"unet": unet, "text_encoder": encoder})
         self.rule = ViewRule()
 
@@ -68,7 +68,9 @@ class TextRecipe(Recipe):
         cams = cams * (torch.rand(len(index), 1, generator=generator) >= self.config.camera_dropout)
         labels = torch.cat([pooled, cams], -1)
         tokens = labels.new_zeros(len(index), 1, labels.shape[-1])
-        return prediction_loss(modules["unet"](x_t, t, encoder_hidden_states=tokens, class_labels=labels).sample, target)
+        inputs = torch.cat([x_t, ray_map(cams, x_t.shape[-1], self.camera)], 1)
+        return prediction_loss(modules["unet"](inputs, t, encoder_hidden_states=tokens, class_labels=labels).sample,
+                               target, data.detail_weights(index, self.config.detail_weight))
 
     @torch.no_grad()
     def sample_grid(self, modules, data, generator):
