@@ -12,6 +12,7 @@ import pytest
 import torch
 import trimesh
 
+VIEW_PRIOR = Path(__file__).resolve().parents[1] / "threestudio_lite" / "assets" / "priors" / "view"
 TINY = [
     "stages.0.resolution=16", "stages.0.batch_size=2", "stages.0.renderer.num_samples=24",
     "stages.0.renderer.occupancy_resolution=16", "stages.0.geometry.resolutions=[8, 12, 16]",
@@ -96,6 +97,7 @@ def test_killed_run_resumes_to_the_same_result(tiny_text_prior_dir, tmp_path):
     (["text-to-3d", "--resume", "{tmp}"], "holds no run to resume"),
     (["text-to-3d", "a red cube", "--out", "{tmp}/x", "prior.kind=diffusers", "prior.path={tmp}/missing"], "cannot load the diffusers prior"),
     (["train-prior", "text", "--out", "{tmp}/x", "--init", "{tmp}/missing"], "not a prior folder"),
+    (["train-prior", "text", "--out", "{tmp}/x", "--init", str(VIEW_PRIOR)], "not a text prior this recipe can start from"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     proc = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args], check=False)

@@ -137,12 +137,12 @@ def cmd_bench(args) -> None:
 def cmd_train_prior(args) -> None:
     from dataclasses import replace
 
-    from .priors.mini.train import TrainPriorConfig, train_prior
+    from .priors.mini.train import TrainPriorConfig, load_initial_weights, train_prior
 
     config = TrainPriorConfig()
     changes = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("seed", args.seed),
-                                 ("groups", args.groups), ("lr", args.lr), ("init", args.init),
-                                 ("detail_weight", args.detail_weight)) if v is not None}
+                                 ("groups", args.groups), ("lr", args.lr), ("detail_weight", args.detail_weight))
+               if v is not None}
     config = replace(config, **changes)
     if args.init and not (Path(args.init) / "unet").is_dir():
         raise UserError(f"--init {args.init}: not a prior folder (no unet/ inside)")
@@ -154,6 +154,12 @@ def cmd_train_prior(args) -> None:
         from .priors.mini.view_recipe import ViewRecipe
 
         recipe = ViewRecipe(config)
+    if args.init:  # a resumed run then continues from its checkpoint instead
+        try:
+            load_initial_weights(recipe.modules, args.init)
+        except (OSError, RuntimeError) as error:
+            raise UserError(f"--init {args.init}: not a {args.kind} prior this recipe can start from "
+                            f"({str(error).splitlines()[0]})") from None
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.resume:
         raise UserError(f"{out} already exists; pass --resume to continue its training")

@@ -49,8 +49,6 @@ class TrainPriorConfig:
     bf16: bool = True
     # Extra loss weight on the pixels of composites' thin parts and front markers (data.detail_masks).
     detail_weight: float = 10.0
-    # A prior folder whose weights start the training (fine-tuning); input channels it lacks start at zero.
-    init: str = ""
 
 
 def noise_scheduler():
@@ -114,8 +112,6 @@ def train_prior(recipe: Recipe, config: TrainPriorConfig, out_dir: Path, resume:
     data = render_world_images(config.groups, config.views_per_group, config.image_size, CameraConfig(),
                                config.seed, progress)
     modules = recipe.modules
-    if config.init and not (resume and (out_dir / "training" / "checkpoint.pt").is_file()):
-        load_initial_weights(modules, config.init)
     ema = copy.deepcopy(modules).requires_grad_(False)
     optimizer = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=0.0)
     a_bar = noise_scheduler().alphas_cumprod.float()
