@@ -44,10 +44,10 @@ class WorldImages:
     views_per_group: int
     details: torch.Tensor | None = None  # (N, S, S) bool: where a composite's parts after its first show
 
-    def detail_weights(self, index: torch.Tensor, weight: float) -> torch.Tensor:
-        """(B, 1, S, S) per-pixel loss weights: 1, plus ``weight`` on detail pixels."""
+    def detail_weights(self, index: torch.Tensor, weight: float) -> torch.Tensor | None:
+        """(B, 1, S, S) per-pixel loss weights: 1, plus ``weight`` on detail pixels (None: unweighted)."""
         if self.details is None or not weight:
-            return torch.ones(len(index), 1, *self.images.shape[1:3])
+            return None
         return 1.0 + weight * self.details[index].unsqueeze(1).float()
 
     def __len__(self) -> int:
