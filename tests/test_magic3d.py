@@ -27,8 +27,10 @@ def test_magic3d_preset_exports_a_watertight_textured_pbr_glb_and_obj(tiny_text_
     from test_runs import cli
 
     out = tmp_path / "run"
+    # The coarse and texture stages distil with VSD (each stage gets its own LoRA), the geometry stage with SDS.
     cli("text-to-3d", "a red cube", "--config", "magic3d", "--out", out, "--steps", 6, "--no-progress",
-        "prior.kind=diffusers", f"prior.path={tiny_text_prior_dir}", *TINY)
+        "prior.kind=diffusers", f"prior.path={tiny_text_prior_dir}", *TINY, "stages.0.guidance.mode=vsd",
+        "stages.2.guidance.mode=vsd")
     metrics = json.loads((out / "metrics.json").read_text())
     assert [s["name"] for s in metrics["stages"]] == ["coarse", "geometry", "texture"]
     assert sorted({p.name.split("-step")[0] for p in (out / "val").glob("stage[12]-*.png")}) == ["stage1-geometry",

@@ -57,9 +57,11 @@ def test_run_writes_every_output_and_the_glb_reopens(tiny_text_prior_dir, tmp_pa
     assert not [p for p in out.rglob(".*") if p.is_file()]
 
 
-def test_killed_run_resumes_to_the_same_result(tiny_text_prior_dir, tmp_path):
+@pytest.mark.parametrize("mode", ["sds", "vsd"])
+def test_killed_run_resumes_to_the_same_result(tiny_text_prior_dir, tmp_path, mode):
+    """With VSD the checkpoint also carries the LoRA and its optimizer, so the resumed run still ends identical."""
     steps = 16
-    extra = ["trainer.checkpoint_every=2"]
+    extra = ["trainer.checkpoint_every=2", f"stages.0.guidance.mode={mode}"]
     straight = tmp_path / "straight"
     cli(*tiny_run_args(tiny_text_prior_dir, straight, steps, extra))
 

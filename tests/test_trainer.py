@@ -21,6 +21,12 @@ class ScriptedSystem:
     def preview(self, rgb):
         return rgb
 
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
     def loss(self, scene, stage, step, progress, generator):
         from threestudio_lite.data.cameras import make_cameras
 

@@ -1,7 +1,7 @@
 """The staged optimization loop: progress bar, validation grids, atomic checkpoints, resume.
 
 A checkpoint (``checkpoints/last.pt``) holds the current stage and step, the scene, the optimizer, the
-sampling generator's state and the loss history, so a resumed run continues exactly where the killed
+system's own trained state (VSD's LoRA), the sampling generator's state and the loss history, so a resumed run continues exactly where the killed
 one stopped and reaches the same final step with the same result. A non-finite loss or gradient stops
 the run before the optimizer step, leaving the last good checkpoint in place."""
 
@@ -101,6 +101,7 @@ class Trainer:
             if resuming_here:
                 scene.load_state_dict(state["scene"])
                 optimizer.load_state_dict(state["optimizer"])
+                self.system.load_state_dict(state.get("system", {}))
                 start_step = state["step"]
             self._run_stage(index, scene, optimizer, start_step, history, timings)
         title = self.config.prompt or Path(self.config.image.path).name
@@ -164,6 +165,7 @@ class Trainer:
                 "step": step,
                 "scene": scene.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                "system": self.system.state_dict(),
                 "generator": self.generator.get_state(),
                 "history": history,
                 "stage_seconds": [[t.seconds, t.done] for t in timings],

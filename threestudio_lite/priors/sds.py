@@ -1,13 +1,15 @@
-"""Score distillation sampling, written once over the Prior interface.
+"""Score distillation, written once over the Prior interface.
 
 For a render x with x0 = encode(x), a timestep t ~ U[t_min·T, t_max·T] and noise ε,
-x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) ε and the SDS gradient on x0 is w(t) (ε̂(x_t, t, y) - ε).
+x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) ε and the gradient on x0 is w(t) (ε̂(x_t, t, y) - b) with the baseline
+b = ε (SDS, DreamFusion) or b = the renders' own score ε_φ(x_t, t, y, c) (VSD, ProlificDreamer; priors/vsd.py).
 It reaches autograd as the loss 0.5 ‖x0 - stopgrad(x0 - g)‖² summed over pixels and averaged over the
 batch, so each image's x0 receives exactly g / B."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +21,27 @@ WEIGHTINGS = ("sds", "uniform")
 
 
 @dataclass
+class LoRAConfig:
+    """VSD's estimate of the renders' score: a LoRA on the prior's UNet plus a camera embedding (priors/vsd.py)."""
+
+    rank: int = 4
+    alpha: float = 4.0
+    # Module names (diffusers UNet) that get adapters: attention projections and the resnets' convolutions
+    # (the embedded prior's UNet has attention only in its middle block).
+    target_modules: list[str] = field(default_factory=lambda: ["to_q", "to_k", "to_v", "to_out.0", "conv1", "conv2"])
+    lr: float = 1e-3
+    # Classifier-free guidance of the LoRA's own prediction in the VSD gradient (ProlificDreamer: 1, none).
+    guidance_scale: float = 1.0
+    # Fraction of LoRA training images whose camera is dropped, so the unconditional branch is trained too.
+    camera_dropout: float = 0.1
+    # LoRA updates per 3D update, each on the current renders at a fresh timestep.
+    steps_per_step: int = 1
+
+
+@dataclass
 class SDSConfig:
+    # "sds": score distillation sampling; "vsd": variational score distillation (lora below).
+    mode: Literal["sds", "vsd"] = "sds"
     guidance_scale: Schedule = 20.0
     t_min: Schedule = 0.02
     t_max: Schedule = 0.98
@@ -27,6 +49,7 @@ class SDSConfig:
     weighting: str = "sds"
     # Clip each element of w(t)(ε̂ - ε) to ±grad_clip (0: no clipping).
     grad_clip: Schedule = 0.0
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
 
 
 def resize_for_prior(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -51,16 +74,23 @@ def sample_timesteps(prior: Prior, batch: int, t_min: float, t_max: float, gener
     return torch.randint(lo, hi + 1, (batch,), generator=generator)
 
 
-def sds_loss(
-    prior: Prior, images: torch.Tensor, cond, config: SDSConfig, progress: float, generator: torch.Generator,
-    latents: bool = False,
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """SDS loss for images (B, 3, H, W) in [0, 1], or with ``latents`` for renders of the prior's latents
-    (B, C, H, W); returns the loss and a few numbers to log."""
+def encode_renders(prior: Prior, images: torch.Tensor, latents: bool) -> torch.Tensor:
+    """The diffusion model's x0 of renders (B, C, H, W): images in [0, 1], or with ``latents`` the prior's latents."""
     if latents:
-        x0 = prior.latents_from_render(images.to(prior.device))
-    else:
-        x0 = prior.encode(resize_for_prior(images, prior.image_size).to(prior.device))
+        return prior.latents_from_render(images.to(prior.device))
+    return prior.encode(resize_for_prior(images, prior.image_size).to(prior.device))
+
+
+#: The baseline b(x_t, t) subtracted from the prior's guided ε̂; None for SDS's ε.
+Baseline = Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
+
+
+def distillation_loss(
+    prior: Prior, x0: torch.Tensor, cond, config: SDSConfig, progress: float, generator: torch.Generator,
+    baseline: Baseline = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The score-distillation loss on x0 (B, C, H, W) with gradient w(t) (ε̂ - b), b the sampled noise or
+    ``baseline(x_t, t)``; returns the loss and a few numbers to log."""
     B = x0.shape[0]
     t = sample_timesteps(prior, B, value_at(config.t_min, progress), value_at(config.t_max, progress), generator)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
@@ -69,7 +99,7 @@ def sds_loss(
     with torch.no_grad():
         x_t = a.sqrt() * x0.detach() + (1.0 - a).sqrt() * noise
         eps = prior.predict_noise(x_t, t, cond, value_at(config.guidance_scale, progress))
-        grad = timestep_weight(a, config.weighting) * (eps - noise)
+        grad = timestep_weight(a, config.weighting) * (eps - (noise if baseline is None else baseline(x_t, t)))
         clip = value_at(config.grad_clip, progress)
         if clip > 0:
             grad = grad.clamp(-clip, clip)
@@ -77,3 +107,12 @@ def sds_loss(
         target = x0.detach() - grad
     loss = 0.5 * F.mse_loss(x0, target, reduction="sum") / B
     return loss, {"sds_grad_norm": grad.norm().item() / B, "t_mean": t.float().mean().item()}
+
+
+def sds_loss(
+    prior: Prior, images: torch.Tensor, cond, config: SDSConfig, progress: float, generator: torch.Generator,
+    latents: bool = False,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """SDS loss for images (B, 3, H, W) in [0, 1], or with ``latents`` for renders of the prior's latents
+    (B, C, H, W); returns the loss and a few numbers to log."""
+    return distillation_loss(prior, encode_renders(prior, images, latents), cond, config, progress, generator)

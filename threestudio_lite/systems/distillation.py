@@ -1,5 +1,6 @@
 """What every score-distillation system shares: the scene of each stage, and a loss that renders a batch
-of random views, scores it with the prior (SDS) and adds the render regularizers. A system says how the
+of random views, scores it with the prior (SDS, or VSD with a per-stage LoRA particle score) and adds the render
+regularizers. A system says how the
 prior is conditioned on those views and may add losses of its own (e.g. image-to-3D's reference view)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..data.cameras import Cameras, CameraSampler
 from ..errors import UserError
 from ..priors.base import Prior
 from ..priors.sds import sds_loss
+from ..priors.vsd import ParticleScore, vsd_loss
 from ..renderers.material import pick_shading
 from ..schedule import value_at
 from .mesh_scene import MeshScene
@@ -36,6 +38,8 @@ class DistillationSystem(abc.ABC):
         self.config = config
         self.prior = prior
         self.cameras = CameraSampler(config.camera)
+        # VSD stages: the LoRA estimate of the current stage's renders' score (rebuilt at each stage's start).
+        self.particle: ParticleScore | None = None
         for i, stage in enumerate(config.stages):
             if stage.latent_renders and prior.latent_channels != LATENT_CHANNELS:
                 raise UserError(f"stage {i} ({stage.name}) renders latents, but the prior ({prior.description}) has "
@@ -49,7 +53,20 @@ class DistillationSystem(abc.ABC):
             scene.background.color.copy_(self.white_latent())
         if previous is not None:
             scene.start_from(previous)
+        if self.particle is not None:
+            self.particle.close()
+            self.particle = None
+        if stage.guidance.mode == "vsd":
+            self.particle = ParticleScore(self.prior, stage.guidance.lora)
         return scene
+
+    def state_dict(self) -> dict:
+        """What a checkpoint must keep beside the scene to resume exactly: the VSD LoRA and its optimizer."""
+        return {} if self.particle is None else {"particle": self.particle.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.particle is not None:
+            self.particle.load_state_dict(state["particle"])
 
     @torch.no_grad()
     def white_latent(self) -> torch.Tensor:
@@ -86,8 +103,13 @@ class DistillationSystem(abc.ABC):
         else:
             shading = [pick_shading(stage.material, progress, generator) for _ in range(len(cams))]
         out = scene.render(cams, shading, progress, step=step, generator=generator)
-        sds, logs = sds_loss(self.prior, out["rgb"].permute(0, 3, 1, 2), self.condition(cams), stage.guidance,
-                             progress, generator, latents=stage.latent_renders)
+        images = out["rgb"].permute(0, 3, 1, 2)
+        if self.particle is None:
+            sds, logs = sds_loss(self.prior, images, self.condition(cams), stage.guidance, progress, generator,
+                                 latents=stage.latent_renders)
+        else:
+            sds, logs = vsd_loss(self.prior, self.particle, images, self.condition(cams), cams, stage.guidance, progress,
+                                 generator, latents=stage.latent_renders)
         total = value_at(stage.loss.sds, progress) * sds
         logs["sds"] = sds.item()
         terms = {name: (value_at(getattr(stage.loss, name), progress), fn) for name, fn in losses.REGULARIZERS.items()}

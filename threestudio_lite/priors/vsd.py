@@ -1,0 +1,134 @@
+"""Variational score distillation (ProlificDreamer), written once over the Prior interface.
+
+The renders' own score ε_φ(x_t, t, y, c) is the prior's UNet with a LoRA (peft, through diffusers' adapter API)
+and a camera embedding added to its timestep embedding. It starts as an exact copy of the prior (zero-initialised
+LoRA up-projections and camera output layer) and is trained on the current renders with the diffusion loss,
+alternating with the 3D update, whose gradient is w(t) (ε_pretrained(x_t, y) − ε_φ(x_t, y, c))
+(sds.distillation_loss with ε_φ as the baseline). Any backend whose noise predictor is a diffusers UNet in
+``prior.unet`` works: the embedded priors, Stable Diffusion, DeepFloyd IF, Zero-1-to-3."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+
+from ..data.cameras import Cameras
+from ..errors import UserError
+from ..trainer import optimizer_step
+from .base import Prior, TextCondition
+from .sds import LoRAConfig, SDSConfig, distillation_loss, encode_renders, sample_timesteps
+
+ADAPTER = "vsd"
+CAMERA_INPUTS = 12
+
+
+def camera_vector(cameras: Cameras) -> torch.Tensor:
+    """(B, 12): the camera-to-world matrix's rotation and position (ProlificDreamer's camera condition)."""
+    return cameras.c2w[:, :3, :4].reshape(len(cameras), CAMERA_INPUTS)
+
+
+def plain_condition(cond):
+    """The condition without Perp-Neg's negative views: the LoRA models the renders under the prompt alone."""
+    if isinstance(cond, TextCondition) and cond.negatives is not None:
+        return TextCondition(cond.cond, cond.uncond)
+    return cond
+
+
+class ParticleScore:
+    """ε_φ: a LoRA copy of the prior's UNet, conditioned on the camera, fitted to the current renders."""
+
+    def __init__(self, prior: Prior, config: LoRAConfig):
+        from peft import LoraConfig
+
+        unet = getattr(prior, "unet", None)
+        if unet is None or not hasattr(unet, "add_adapter") or not hasattr(unet, "time_embedding"):
+            raise UserError(f"VSD needs a prior whose noise predictor is a diffusers UNet; {prior.description} has none")
+        self.prior, self.unet, self.config = prior, unet, config
+        if ADAPTER in (getattr(unet, "peft_config", None) or {}):
+            unet.delete_adapters(ADAPTER)  # a new stage starts a new particle score
+        unet.add_adapter(LoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules=list(config.target_modules),
+                                    init_lora_weights=True), adapter_name=ADAPTER)
+        self.lora = {name: p for name, p in unet.named_parameters() if f"lora_A.{ADAPTER}" in name or f"lora_B.{ADAPTER}" in name}
+        dim = unet.time_embedding.linear_2.out_features
+        self.camera = torch.nn.Sequential(torch.nn.Linear(CAMERA_INPUTS, dim), torch.nn.SiLU(), torch.nn.Linear(dim, dim))
+        torch.nn.init.zeros_(self.camera[2].weight)
+        torch.nn.init.zeros_(self.camera[2].bias)
+        self.camera.to(prior.device)
+        self.optimizer = torch.optim.AdamW([*self.lora.values(), *self.camera.parameters()], lr=config.lr, weight_decay=0.0)
+        self._cameras: torch.Tensor | None = None
+        self._keep: torch.Tensor | None = None
+        self._hook = unet.time_embedding.register_forward_hook(self._add_camera)
+        unet.disable_adapters()  # the prior itself stays the pretrained model outside ``active``
+
+    def _add_camera(self, module, inputs, output: torch.Tensor) -> torch.Tensor:
+        """Adds the camera embedding to the timestep embedding of every image; guidance's unconditional branch
+        (the first of two stacked batches) gets none, as in training with camera dropout."""
+        if self._cameras is None:
+            return output
+        emb = self.camera(self._cameras) * self._keep[:, None]
+        branches = output.shape[0] // emb.shape[0]
+        if branches == 2:
+            emb = torch.cat([torch.zeros_like(emb), emb])
+        return output + emb.to(output.dtype)
+
+    @contextmanager
+    def active(self, cameras: torch.Tensor, keep: torch.Tensor | None = None):
+        """The UNet as ε_φ for the block: adapters on, the camera embedding of ``cameras`` (B, 12) added."""
+        self.unet.enable_adapters()
+        self._cameras = cameras.to(self.prior.device, torch.float32)
+        self._keep = torch.ones(len(cameras), device=self.prior.device) if keep is None else keep.to(self.prior.device)
+        try:
+            yield
+        finally:
+            self._cameras = self._keep = None
+            self.unet.disable_adapters()
+
+    def eps(self, x_t: torch.Tensor, t: torch.Tensor, cond, cameras: torch.Tensor) -> torch.Tensor:
+        """ε_φ(x_t, t, y, c) with the LoRA's own classifier-free guidance."""
+        with self.active(cameras):
+            return self.prior.predict_noise(x_t, t, plain_condition(cond), self.config.guidance_scale)
+
+    def train_step(self, x0: torch.Tensor, cond, cameras: torch.Tensor, generator: torch.Generator) -> float:
+        """One diffusion-loss update of the LoRA and camera embedding on renders x0 (detached), t ~ U[0, T)."""
+        B = x0.shape[0]
+        t = sample_timesteps(self.prior, B, 0.0, 1.0, generator).to(self.prior.device)
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+        keep = (torch.rand(B, generator=generator) >= self.config.camera_dropout).float()
+        a = self.prior.alphas_cumprod[t].view(B, 1, 1, 1).to(x0.dtype)
+        x_t = a.sqrt() * x0.detach() + (1.0 - a).sqrt() * noise
+        with self.active(cameras, keep):
+            loss = F.mse_loss(self.prior.predict_noise(x_t, t, plain_condition(cond), 1.0).float(), noise.float())
+            optimizer_step(self.optimizer, loss, " in the VSD LoRA")
+        return loss.item()
+
+    def state_dict(self) -> dict:
+        return {"lora": {k: p.detach().clone() for k, p in self.lora.items()}, "camera": self.camera.state_dict(),
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            for k, p in self.lora.items():
+                p.copy_(state["lora"][k])
+        self.camera.load_state_dict(state["camera"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    def close(self) -> None:
+        """Remove the adapter and the hook: the prior is the pretrained model again."""
+        self._hook.remove()
+        self.unet.delete_adapters(ADAPTER)
+
+
+def vsd_loss(
+    prior: Prior, particle: ParticleScore, images: torch.Tensor, cond, cameras: Cameras, config: SDSConfig,
+    progress: float, generator: torch.Generator, latents: bool = False,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """VSD loss for renders (as sds.sds_loss), then ``config.lora.steps_per_step`` LoRA updates on them."""
+    x0 = encode_renders(prior, images, latents)
+    cams = camera_vector(cameras)
+    loss, logs = distillation_loss(prior, x0, cond, config, progress, generator,
+                                   baseline=lambda x_t, t: particle.eps(x_t, t, cond, cams))
+    lora = [particle.train_step(x0.detach(), cond, cams, generator) for _ in range(config.lora.steps_per_step)]
+    logs["lora"] = sum(lora) / max(1, len(lora))
+    return loss, logs
