@@ -127,6 +127,8 @@ class Trainer:
                 timings[index].done += 1
                 history["loss"].append(loss.item())
                 history["sds"].append(logs.get("sds", float("nan")))
+                if "lora" in logs:  # VSD: the particle score's own diffusion loss on the renders
+                    history.setdefault("lora", []).append(logs["lora"])
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4g}", samples=logs.get("samples", 0))
                 if step % cfg.val_every == 0 or step == stage.steps:
