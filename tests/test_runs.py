@@ -98,6 +98,8 @@ def test_killed_run_resumes_to_the_same_result(tiny_text_prior_dir, tmp_path, mo
     (["text-to-3d", "a red cube", "--out", "/proc/forbidden/run"], "cannot write to output folder"),
     (["text-to-3d", "--resume", "{tmp}"], "holds no run to resume"),
     (["text-to-3d", "a red cube", "--out", "{tmp}/x", "prior.kind=diffusers", "prior.path={tmp}/missing"], "cannot load the diffusers prior"),
+    (["text-to-3d", "a red cube", "--out", "{tmp}/x", "prior.kind=exact-denoiser", "stages.0.guidance.mode=vsd"],
+     "VSD needs a prior whose noise predictor is a diffusers UNet"),
     (["train-prior", "text", "--out", "{tmp}/x", "--init", "{tmp}/missing"], "not a prior folder"),
     (["train-prior", "text", "--out", "{tmp}/x", "--init", str(VIEW_PRIOR)], "not a text prior this recipe can start from"),
 ])

@@ -36,15 +36,21 @@ def plain_condition(cond):
     return cond
 
 
+def prior_unet(prior: Prior) -> torch.nn.Module:
+    """The diffusers UNet a particle score is made from; UserError for a prior without one."""
+    unet = getattr(prior, "unet", None)
+    if unet is None or not hasattr(unet, "add_adapter") or not hasattr(unet, "time_embedding"):
+        raise UserError(f"VSD needs a prior whose noise predictor is a diffusers UNet; {prior.description} has none")
+    return unet
+
+
 class ParticleScore:
     """ε_φ: a LoRA copy of the prior's UNet, conditioned on the camera, fitted to the current renders."""
 
     def __init__(self, prior: Prior, config: LoRAConfig):
         from peft import LoraConfig
 
-        unet = getattr(prior, "unet", None)
-        if unet is None or not hasattr(unet, "add_adapter") or not hasattr(unet, "time_embedding"):
-            raise UserError(f"VSD needs a prior whose noise predictor is a diffusers UNet; {prior.description} has none")
+        unet = prior_unet(prior)
         self.prior, self.unet, self.config = prior, unet, config
         if ADAPTER in (getattr(unet, "peft_config", None) or {}):
             unet.delete_adapters(ADAPTER)  # a new stage starts a new particle score

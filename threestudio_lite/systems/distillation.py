@@ -16,7 +16,7 @@ from ..data.cameras import Cameras, CameraSampler
 from ..errors import UserError
 from ..priors.base import Prior
 from ..priors.sds import sds_loss
-from ..priors.vsd import ParticleScore, vsd_loss
+from ..priors.vsd import ParticleScore, prior_unet, vsd_loss
 from ..renderers.material import pick_shading
 from ..schedule import value_at
 from .mesh_scene import MeshScene
@@ -44,6 +44,8 @@ class DistillationSystem(abc.ABC):
             if stage.latent_renders and prior.latent_channels != LATENT_CHANNELS:
                 raise UserError(f"stage {i} ({stage.name}) renders latents, but the prior ({prior.description}) has "
                                 f"no {LATENT_CHANNELS}-channel latent space (a Stable Diffusion prior has)")
+            if stage.guidance.mode == "vsd":
+                prior_unet(prior)
 
     def build_scene(self, index: int, previous: torch.nn.Module | None) -> torch.nn.Module:
         """Stage ``index``'s scene, started from the previous stage's scene when there is one."""
