@@ -81,6 +81,16 @@ def encode_renders(prior: Prior, images: torch.Tensor, latents: bool) -> torch.T
     return prior.encode(resize_for_prior(images, prior.image_size).to(prior.device))
 
 
+def add_noise(prior: Prior, x0: torch.Tensor, t_min: float, t_max: float, generator: torch.Generator):
+    """Timesteps t ~ U[t_min·T, t_max·T] (B,), noise ε, ᾱ_t (B, 1, 1, 1) and x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) ε
+    for detached x0 (B, C, H, W); t then ε are drawn from ``generator``."""
+    t = sample_timesteps(prior, x0.shape[0], t_min, t_max, generator)
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+    t = t.to(prior.device)
+    a = prior.alphas_cumprod[t].view(-1, 1, 1, 1).to(x0.dtype)
+    return t, noise, a, a.sqrt() * x0.detach() + (1.0 - a).sqrt() * noise
+
+
 #: The baseline b(x_t, t) subtracted from the prior's guided ε̂; None for SDS's ε.
 Baseline = Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
 
@@ -92,12 +102,8 @@ def distillation_loss(
     """The score-distillation loss on x0 (B, C, H, W) with gradient w(t) (ε̂ - b), b the sampled noise or
     ``baseline(x_t, t)``; returns the loss and a few numbers to log."""
     B = x0.shape[0]
-    t = sample_timesteps(prior, B, value_at(config.t_min, progress), value_at(config.t_max, progress), generator)
-    noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
-    t = t.to(prior.device)
-    a = prior.alphas_cumprod[t].view(B, 1, 1, 1).to(x0.dtype)
+    t, noise, a, x_t = add_noise(prior, x0, value_at(config.t_min, progress), value_at(config.t_max, progress), generator)
     with torch.no_grad():
-        x_t = a.sqrt() * x0.detach() + (1.0 - a).sqrt() * noise
         eps = prior.predict_noise(x_t, t, cond, value_at(config.guidance_scale, progress))
         grad = timestep_weight(a, config.weighting) * (eps - (noise if baseline is None else baseline(x_t, t)))
         clip = value_at(config.grad_clip, progress)

@@ -18,7 +18,7 @@ from ..data.cameras import Cameras
 from ..errors import UserError
 from ..trainer import optimizer_step
 from .base import Prior, TextCondition
-from .sds import LoRAConfig, SDSConfig, distillation_loss, encode_renders, sample_timesteps
+from .sds import LoRAConfig, SDSConfig, add_noise, distillation_loss, encode_renders
 
 ADAPTER = "vsd"
 CAMERA_INPUTS = 12
@@ -98,12 +98,8 @@ class ParticleScore:
 
     def train_step(self, x0: torch.Tensor, cond, cameras: torch.Tensor, generator: torch.Generator) -> float:
         """One diffusion-loss update of the LoRA and camera embedding on renders x0 (detached), t ~ U[0, T)."""
-        B = x0.shape[0]
-        t = sample_timesteps(self.prior, B, 0.0, 1.0, generator).to(self.prior.device)
-        noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
-        keep = (torch.rand(B, generator=generator) >= self.config.camera_dropout).float()
-        a = self.prior.alphas_cumprod[t].view(B, 1, 1, 1).to(x0.dtype)
-        x_t = a.sqrt() * x0.detach() + (1.0 - a).sqrt() * noise
+        t, noise, _, x_t = add_noise(self.prior, x0, 0.0, 1.0, generator)
+        keep = (torch.rand(x0.shape[0], generator=generator) >= self.config.camera_dropout).float()
         with self.active(cameras, keep):
             loss = F.mse_loss(self.prior.predict_noise(x_t, t, plain_condition(cond), 1.0).float(), noise.float())
             optimizer_step(self.optimizer, loss, " in the VSD LoRA")
