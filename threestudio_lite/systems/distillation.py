@@ -1,7 +1,7 @@
 """What every score-distillation system shares: the scene of each stage, and a loss that renders a batch
 of random views, scores it with the prior (SDS, or VSD with a per-stage LoRA particle score) and adds the render
-regularizers. A system says how the
-prior is conditioned on those views and may add losses of its own (e.g. image-to-3D's reference view)."""
+regularizers. A system says how the prior is conditioned on those views and may add losses of its own (e.g.
+image-to-3D's reference view)."""
 
 from __future__ import annotations
 
