@@ -119,3 +119,33 @@ def test_vsd_gradient_reaches_the_3d_parameters_and_steps_the_lora():
     system.particle.load_state_dict({**state, "lora": before})
     assert all(torch.equal(before[k], v) for k, v in system.particle.lora.items())
 
+
+
+def test_prolificdreamer_preset_distils_the_nerf_then_the_mesh_texture_with_vsd(tiny_text_prior_dir, tmp_path):
+    """The preset's two stages (VSD NeRF, then VSD on the frozen DMTet surface's texture) run end to end and
+    export a vertex-coloured GLB whose surface is the coarse stage's."""
+    import json
+
+    import trimesh
+    from test_magic3d import TINY
+    from test_runs import cli
+
+    from threestudio_lite.geometry.dmtet import DMTet
+    from threestudio_lite.runs import load_stage_scene
+
+    out = tmp_path / "run"
+    tiny = [a for a in TINY if not a.startswith("stages.2.")]
+    cli("text-to-3d", "a red cube", "--config", "prolificdreamer", "--out", out, "--steps", 6, "--no-progress",
+        "prior.kind=diffusers", f"prior.path={tiny_text_prior_dir}", *tiny)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [s["name"] for s in metrics["stages"]] == ["coarse", "texture"]
+    glb = trimesh.load(out / "export" / "model.glb", force="mesh")
+    assert glb.visual.kind == "vertex" and len(glb.visual.vertex_colors) == len(glb.vertices)
+    # The texture stage leaves the shape alone: the export's surface is the coarse density's DMTet surface.
+    config, coarse = load_stage_scene(out, 0)
+    dmtet = DMTet(config.stages[1].dmtet)
+    dmtet.init_from_scene(coarse)
+    vertices, faces = dmtet.mesh()
+    coarse_surface = trimesh.Trimesh(vertices.detach().numpy(), faces.numpy())
+    exported = trimesh.Trimesh(glb.vertices, glb.faces, process=True)
+    assert exported.volume > 0 and abs(exported.volume - coarse_surface.volume) < 1e-3 * exported.volume
