@@ -120,7 +120,6 @@ def test_vsd_gradient_reaches_the_3d_parameters_and_steps_the_lora():
     assert all(torch.equal(before[k], v) for k, v in system.particle.lora.items())
 
 
-
 def test_prolificdreamer_preset_distils_the_nerf_then_the_mesh_texture_with_vsd(tiny_text_prior_dir, tmp_path):
     """The preset's two stages (VSD NeRF, then VSD on the frozen DMTet surface's texture) run end to end and
     export a vertex-coloured GLB whose surface is the coarse stage's."""
