@@ -6,6 +6,7 @@ import torch
 
 from threestudio_lite.config import load_config
 from threestudio_lite.data.cameras import make_cameras
+from threestudio_lite.errors import UserError
 from threestudio_lite.priors.diffusers_text import DiffusersTextPrior
 from threestudio_lite.priors.loading import shipped_prior_dir
 from threestudio_lite.priors.mini.text_prior import MiniTextPrior
@@ -118,6 +119,33 @@ def test_vsd_gradient_reaches_the_3d_parameters_and_steps_the_lora():
     state = system.state_dict()["particle"]
     system.particle.load_state_dict({**state, "lora": before})
     assert all(torch.equal(before[k], v) for k, v in system.particle.lora.items())
+
+
+@pytest.mark.parametrize("carry", [False, True])
+def test_a_vsd_stage_continues_the_previous_stages_lora_only_when_asked(carry):
+    config = load_config("prolificdreamer", ["prompt=a red cube", "stages.1.dmtet.resolution=16",
+                                             f"stages.1.guidance.lora.continue_previous_stage={str(carry).lower()}"])
+    system = TextTo3D.create(config, torch.device("cpu"))
+    torch.manual_seed(0)
+    coarse = system.build_scene(0, None)
+    first = system.particle
+    with torch.no_grad():
+        next(iter(first.lora.values())).add_(1.0)  # as if trained
+    system.build_scene(1, coarse)
+    assert (system.particle is first) == carry
+    trained = torch.equal(next(iter(system.particle.lora.values())), next(iter(first.lora.values())))
+    assert trained == carry
+    # Different LoRA settings start a new LoRA even when asked to continue.
+    config.stages[1].guidance.lora.rank = 8
+    system.build_scene(1, coarse)
+    assert system.particle is not first
+
+
+def test_vsd_needs_at_least_one_lora_update_per_step():
+    """The first LoRA update shares the VSD gradient's forward pass, so a VSD stage cannot skip it."""
+    config = load_config("prolificdreamer", ["prompt=a red cube", "stages.1.guidance.lora.steps_per_step=0"])
+    with pytest.raises(UserError, match=r"stages\.1\.guidance\.lora\.steps_per_step must be at least 1"):
+        TextTo3D.create(config, torch.device("cpu"))
 
 
 def test_prolificdreamer_preset_distils_the_nerf_then_the_mesh_texture_with_vsd(tiny_text_prior_dir, tmp_path):

@@ -34,8 +34,12 @@ class LoRAConfig:
     guidance_scale: float = 1.0
     # Fraction of LoRA training images whose camera is dropped, so the unconditional branch is trained too.
     camera_dropout: float = 0.1
-    # LoRA updates per 3D update, each on the current renders at a fresh timestep.
+    # LoRA updates per 3D update (at least 1): the first on the VSD gradient's own noisy renders, sharing its
+    # forward pass; any more on the same renders at fresh timesteps.
     steps_per_step: int = 1
+    # Continue the previous stage's LoRA when that stage was VSD with the same LoRA settings: it already knows
+    # the object's renders, where a new one would start as a copy of the prior.
+    continue_previous_stage: bool = False
 
 
 @dataclass
@@ -91,8 +95,8 @@ def add_noise(prior: Prior, x0: torch.Tensor, t_min: float, t_max: float, genera
     return t, noise, a, a.sqrt() * x0.detach() + (1.0 - a).sqrt() * noise
 
 
-#: The baseline b(x_t, t) subtracted from the prior's guided ε̂; None for SDS's ε.
-Baseline = Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
+#: The baseline b(x_t, t, ε) subtracted from the prior's guided ε̂ (detached); None for SDS's ε itself.
+Baseline = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None
 
 
 def distillation_loss(
@@ -100,12 +104,14 @@ def distillation_loss(
     baseline: Baseline = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The score-distillation loss on x0 (B, C, H, W) with gradient w(t) (ε̂ - b), b the sampled noise or
-    ``baseline(x_t, t)``; returns the loss and a few numbers to log."""
+    ``baseline(x_t, t, ε)`` (called outside no_grad, so it may train on the sample); returns the loss and a few
+    numbers to log."""
     B = x0.shape[0]
     t, noise, a, x_t = add_noise(prior, x0, value_at(config.t_min, progress), value_at(config.t_max, progress), generator)
+    b = noise if baseline is None else baseline(x_t, t, noise).detach()
     with torch.no_grad():
         eps = prior.predict_noise(x_t, t, cond, value_at(config.guidance_scale, progress))
-        grad = timestep_weight(a, config.weighting) * (eps - (noise if baseline is None else baseline(x_t, t)))
+        grad = timestep_weight(a, config.weighting) * (eps - b)
         clip = value_at(config.grad_clip, progress)
         if clip > 0:
             grad = grad.clamp(-clip, clip)

@@ -96,14 +96,23 @@ class ParticleScore:
         with self.active(cameras):
             return self.prior.predict_noise(x_t, t, plain_condition(cond), self.config.guidance_scale)
 
+    def fit(self, x_t: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, cond, cameras: torch.Tensor,
+            generator: torch.Generator) -> tuple[torch.Tensor, float]:
+        """One diffusion-loss update of the LoRA and camera embedding on x_t = noised renders (detached); returns
+        ε_φ(x_t) from before the update (its forward pass is the update's) and the loss. The camera is dropped
+        for ``camera_dropout`` of the images, which then get the LoRA's camera-free prediction."""
+        guided = self.eps(x_t, t, cond, cameras) if self.config.guidance_scale != 1.0 else None
+        keep = (torch.rand(x_t.shape[0], generator=generator) >= self.config.camera_dropout).float()
+        with self.active(cameras, keep):
+            eps = self.prior.predict_noise(x_t, t, plain_condition(cond), 1.0)
+            loss = F.mse_loss(eps.float(), noise.float())
+            optimizer_step(self.optimizer, loss, " in the VSD LoRA")
+        return (eps.detach() if guided is None else guided), loss.item()
+
     def train_step(self, x0: torch.Tensor, cond, cameras: torch.Tensor, generator: torch.Generator) -> float:
         """One diffusion-loss update of the LoRA and camera embedding on renders x0 (detached), t ~ U[0, T)."""
         t, noise, _, x_t = add_noise(self.prior, x0, 0.0, 1.0, generator)
-        keep = (torch.rand(x0.shape[0], generator=generator) >= self.config.camera_dropout).float()
-        with self.active(cameras, keep):
-            loss = F.mse_loss(self.prior.predict_noise(x_t, t, plain_condition(cond), 1.0).float(), noise.float())
-            optimizer_step(self.optimizer, loss, " in the VSD LoRA")
-        return loss.item()
+        return self.fit(x_t, t, noise, cond, cameras, generator)[1]
 
     def state_dict(self) -> dict:
         return {"lora": {k: p.detach().clone() for k, p in self.lora.items()}, "camera": self.camera.state_dict(),
@@ -126,11 +135,18 @@ def vsd_loss(
     prior: Prior, particle: ParticleScore, images: torch.Tensor, cond, cameras: Cameras, config: SDSConfig,
     progress: float, generator: torch.Generator, latents: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """VSD loss for renders (as sds.sds_loss), then ``config.lora.steps_per_step`` LoRA updates on them."""
+    """VSD loss for renders (as sds.sds_loss) with ``config.lora.steps_per_step`` LoRA updates on them, the first
+    on the gradient's own sample x_t: the LoRA's training forward pass is the baseline's (one UNet call, not two)."""
     x0 = encode_renders(prior, images, latents)
     cams = camera_vector(cameras)
-    loss, logs = distillation_loss(prior, x0, cond, config, progress, generator,
-                                   baseline=lambda x_t, t: particle.eps(x_t, t, cond, cams))
-    lora = [particle.train_step(x0.detach(), cond, cams, generator) for _ in range(config.lora.steps_per_step)]
-    logs["lora"] = sum(lora) / max(1, len(lora))
+    lora: list[float] = []
+
+    def baseline(x_t: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        eps, fit_loss = particle.fit(x_t, t, noise, cond, cams, generator)
+        lora.append(fit_loss)
+        return eps
+
+    loss, logs = distillation_loss(prior, x0, cond, config, progress, generator, baseline=baseline)
+    lora += [particle.train_step(x0.detach(), cond, cams, generator) for _ in range(config.lora.steps_per_step - 1)]
+    logs["lora"] = sum(lora) / len(lora)
     return loss, logs

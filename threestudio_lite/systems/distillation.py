@@ -1,11 +1,12 @@
 """What every score-distillation system shares: the scene of each stage, and a loss that renders a batch
-of random views, scores it with the prior (SDS, or VSD with a per-stage LoRA particle score) and adds the render
+of random views, scores it with the prior (SDS, or VSD with a LoRA particle score) and adds the render
 regularizers. A system says how the prior is conditioned on those views and may add losses of its own (e.g.
 image-to-3D's reference view)."""
 
 from __future__ import annotations
 
 import abc
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,7 @@ from ..config import RunConfig, StageConfig
 from ..data.cameras import Cameras, CameraSampler
 from ..errors import UserError
 from ..priors.base import Prior
-from ..priors.sds import sds_loss
+from ..priors.sds import LoRAConfig, sds_loss
 from ..priors.vsd import ParticleScore, prior_unet, vsd_loss
 from ..renderers.material import pick_shading
 from ..schedule import value_at
@@ -29,6 +30,11 @@ def build_scene(config: StageConfig) -> torch.nn.Module:
     if config.representation not in REPRESENTATIONS:
         raise ValueError(f"unknown representation {config.representation!r}; expected one of {sorted(REPRESENTATIONS)}")
     return REPRESENTATIONS[config.representation](config)
+
+
+def continues(previous: LoRAConfig, lora: LoRAConfig) -> bool:
+    """Whether a stage with ``lora`` keeps the previous stage's LoRA: asked to, and the same settings otherwise."""
+    return lora.continue_previous_stage and replace(previous, continue_previous_stage=True) == lora
 
 
 class DistillationSystem(abc.ABC):
@@ -46,6 +52,9 @@ class DistillationSystem(abc.ABC):
                                 f"no {LATENT_CHANNELS}-channel latent space (a Stable Diffusion prior has)")
             if stage.guidance.mode == "vsd":
                 prior_unet(prior)
+                if stage.guidance.lora.steps_per_step < 1:
+                    raise UserError(f"stages.{i}.guidance.lora.steps_per_step must be at least 1, got "
+                                    f"{stage.guidance.lora.steps_per_step}")
 
     def build_scene(self, index: int, previous: torch.nn.Module | None) -> torch.nn.Module:
         """Stage ``index``'s scene, started from the previous stage's scene when there is one."""
@@ -55,11 +64,12 @@ class DistillationSystem(abc.ABC):
             scene.background.color.copy_(self.white_latent())
         if previous is not None:
             scene.start_from(previous)
-        if self.particle is not None:
+        lora = stage.guidance.lora if stage.guidance.mode == "vsd" else None
+        if self.particle is not None and not (lora is not None and continues(self.particle.config, lora)):
             self.particle.close()
             self.particle = None
-        if stage.guidance.mode == "vsd":
-            self.particle = ParticleScore(self.prior, stage.guidance.lora)
+        if lora is not None and self.particle is None:
+            self.particle = ParticleScore(self.prior, lora)
         return scene
 
     def state_dict(self) -> dict:
