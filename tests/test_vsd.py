@@ -135,10 +135,10 @@ def test_a_vsd_stage_continues_the_previous_stages_lora_only_when_asked(carry):
     assert (system.particle is first) == carry
     trained = torch.equal(next(iter(system.particle.lora.values())), next(iter(first.lora.values())))
     assert trained == carry
-    # Different LoRA settings start a new LoRA even when asked to continue.
-    config.stages[1].guidance.lora.rank = 8
-    system.build_scene(1, coarse)
-    assert system.particle is not first
+    if carry:  # different LoRA settings start a new LoRA even when asked to continue
+        config.stages[1].guidance.lora.rank = 8
+        system.build_scene(1, coarse)
+        assert system.particle is not first
 
 
 def test_vsd_needs_at_least_one_lora_update_per_step():
