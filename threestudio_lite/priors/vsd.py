@@ -10,6 +10,7 @@ alternating with the 3D update, whose gradient is w(t) (ε_pretrained(x_t, y) �
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -95,6 +96,10 @@ class ParticleScore:
         """ε_φ(x_t, t, y, c) with the LoRA's own classifier-free guidance."""
         with self.active(cameras):
             return self.prior.predict_noise(x_t, t, plain_condition(cond), self.config.guidance_scale)
+
+    def continues_as(self, lora: LoRAConfig) -> bool:
+        """Whether a stage with ``lora`` keeps this LoRA: asked to, and the same settings otherwise."""
+        return lora.continue_previous_stage and replace(self.config, continue_previous_stage=True) == lora
 
     def fit(self, x_t: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, cond, cameras: torch.Tensor,
             generator: torch.Generator) -> tuple[torch.Tensor, float]:

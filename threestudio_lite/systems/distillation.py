@@ -6,7 +6,6 @@ image-to-3D's reference view)."""
 from __future__ import annotations
 
 import abc
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +15,7 @@ from ..config import RunConfig, StageConfig
 from ..data.cameras import Cameras, CameraSampler
 from ..errors import UserError
 from ..priors.base import Prior
-from ..priors.sds import LoRAConfig, sds_loss
+from ..priors.sds import sds_loss
 from ..priors.vsd import ParticleScore, prior_unet, vsd_loss
 from ..renderers.material import pick_shading
 from ..schedule import value_at
@@ -30,11 +29,6 @@ def build_scene(config: StageConfig) -> torch.nn.Module:
     if config.representation not in REPRESENTATIONS:
         raise ValueError(f"unknown representation {config.representation!r}; expected one of {sorted(REPRESENTATIONS)}")
     return REPRESENTATIONS[config.representation](config)
-
-
-def continues(previous: LoRAConfig, lora: LoRAConfig) -> bool:
-    """Whether a stage with ``lora`` keeps the previous stage's LoRA: asked to, and the same settings otherwise."""
-    return lora.continue_previous_stage and replace(previous, continue_previous_stage=True) == lora
 
 
 class DistillationSystem(abc.ABC):
@@ -65,7 +59,7 @@ class DistillationSystem(abc.ABC):
         if previous is not None:
             scene.start_from(previous)
         lora = stage.guidance.lora if stage.guidance.mode == "vsd" else None
-        if self.particle is not None and not (lora is not None and continues(self.particle.config, lora)):
+        if self.particle is not None and not (lora is not None and self.particle.continues_as(lora)):
             self.particle.close()
             self.particle = None
         if lora is not None and self.particle is None:
