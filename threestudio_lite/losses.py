@@ -19,6 +19,10 @@ class LossConfig:
     sparsity: Schedule = 0.0
     # Opacity entropy: binary entropy of each pixel's opacity (pushes it to 0 or 1).
     opacity_entropy: Schedule = 0.0
+    # Smoothness of the rendered surface: squared difference of neighbouring pixels' unit normals / expected
+    # depths, where both pixels are covered (threestudio's zero123 normal smoothness; see ``neighbour_variation``).
+    normal_smoothness: Schedule = 0.0
+    depth_smoothness: Schedule = 0.0
     # Image-to-3D reference view: mean squared error of its colour and of its opacity against the mask.
     ref_rgb: Schedule = 0.0
     ref_mask: Schedule = 0.0
@@ -40,6 +44,29 @@ def opacity_entropy(render: dict[str, torch.Tensor]) -> torch.Tensor:
     return -(o * o.log() + (1.0 - o) * (1.0 - o).log()).mean()
 
 
+def neighbour_variation(image: torch.Tensor, opacity: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of horizontally and vertically neighbouring pixels of ``image`` (B, H, W, C), each
+    pair weighted by its smaller opacity, detached: the term smooths the covered surface and leaves the silhouette
+    (where a covered pixel meets the background) to the other losses."""
+    opacity = opacity.detach()
+    total, weight = image.new_zeros(()), image.new_zeros(())
+    for dim in (1, 2):
+        n = image.shape[dim] - 1
+        pair = torch.minimum(opacity.narrow(dim, 0, n), opacity.narrow(dim, 1, n))
+        total = total + (pair * (image.narrow(dim, 0, n) - image.narrow(dim, 1, n)).pow(2).sum(-1, keepdim=True)).sum()
+        weight = weight + pair.sum()
+    return total / weight.clamp_min(1e-6)
+
+
+def normal_smoothness(render: dict[str, torch.Tensor]) -> torch.Tensor:
+    return neighbour_variation(torch.nn.functional.normalize(render["normal"], dim=-1), render["opacity"])
+
+
+def depth_smoothness(render: dict[str, torch.Tensor]) -> torch.Tensor:
+    opacity = render["opacity"]
+    return neighbour_variation(render["depth"] / opacity.detach().clamp_min(1e-3), opacity)
+
+
 def mesh_term(name: str, fn):
     """A term on the rendered mesh itself (mesh stages pass its vertices and faces with the render); computed only
     when its weight is on."""
@@ -53,5 +80,6 @@ def mesh_term(name: str, fn):
 
 
 REGULARIZERS = {"orientation": orientation, "sparsity": sparsity, "opacity_entropy": opacity_entropy,
+                "normal_smoothness": normal_smoothness, "depth_smoothness": depth_smoothness,
                 "normal_consistency": mesh_term("normal_consistency", normal_consistency),
                 "laplacian": mesh_term("laplacian", laplacian_smoothness)}
