@@ -112,7 +112,8 @@ def test_reference_camera_and_eval_alignment_agree_with_the_preprocessing(tmp_pa
 def test_short_image_to_3d_eval_on_one_case(tmp_path):
     world_png(tmp_path / "cube.png", "a red cube", 0.0, 30.0, size=128)
     cases = tmp_path / "cases.jsonl"
-    cases.write_text(json.dumps({"image": "cube.png", "truth": "a red cube", "elevation": 0, "azimuth": 30}) + "\n")
+    cases.write_text(json.dumps({"image": "cube.png", "truth": "a red cube", "elevation": 0, "azimuth": 30,
+                                 "prompt": "a red cube"}) + "\n")
     overrides = [o for o in TINY if not o.startswith("export.isosurface")] + [
         "stages.0.steps=60", "stages.0.reference_resolution=32", "export.isosurface_density=1.0"]
     proc = cli("eval", "image-to-3d", "--cases", cases, "--out", tmp_path / "eval", *overrides, check=False)
@@ -125,4 +126,10 @@ def test_short_image_to_3d_eval_on_one_case(tmp_path):
     # 60 steps already fit the reference view and give a cube-like blob around the right place.
     assert case["ref_psnr"] > 18.0 and case["mask_iou"] > 0.5 and case["iou"] > 0.4, case
     assert (tmp_path / "eval" / "eval.png").is_file()
-    assert (tmp_path / "eval" / "runs" / "00-cube" / "reference.png").is_file()
+    (run_dir,) = (tmp_path / "eval" / "runs").iterdir()
+    assert (run_dir / "reference.png").is_file()
+    # The case's prompt reaches the run: the text prior guides with it, placed at the magnification the
+    # preprocessing applied (found from the picture alone).
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["text_prior"]["caption"] == "a red cube"
+    assert abs(metrics["text_prior"]["scale"] - metrics["reference"]["magnification"]) < 0.15, metrics

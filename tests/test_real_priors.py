@@ -147,25 +147,48 @@ def test_stable_zero123_gives_the_reference_polar_angle_in_place_of_the_distance
     assert not torch.allclose(embedding, prior.condition(reference, cams).embedding)
 
 
-def test_image_to_3d_step_on_zero123_reaches_the_3d_parameters(tiny_zero123_dir, tmp_path):
+def zero123_config(tiny_zero123_dir, tmp_path, *extra):
     import imageio.v3 as iio
     import numpy as np
-
-    from threestudio_lite.systems.image_to_3d import ImageTo3D
 
     picture = np.zeros((32, 32, 4), np.uint8)
     picture[8:24, 10:22] = (200, 40, 30, 255)
     iio.imwrite(tmp_path / "in.png", picture)
-    config = load_config("zero123", ["prior.kind=diffusers", f"prior.path={tiny_zero123_dir}", f"image.path={tmp_path / 'in.png'}",
-                                     "stages.0.resolution=16", "stages.0.reference_resolution=16", "stages.0.batch_size=2",
-                                     "stages.0.geometry.resolutions=[8, 12, 16]"])
+    return load_config("zero123", ["prior.kind=diffusers", f"prior.path={tiny_zero123_dir}", f"image.path={tmp_path / 'in.png'}",
+                                   "stages.0.resolution=16", "stages.0.reference_resolution=16", "stages.0.batch_size=2",
+                                   "stages.0.geometry.resolutions=[8, 12, 16]", *extra])
+
+
+@pytest.mark.parametrize("with_text_prior", [False, True])
+def test_image_to_3d_step_on_zero123_reaches_the_3d_parameters(tiny_zero123_dir, tiny_sd_dir, tmp_path, with_text_prior):
+    """Zero-1-to-3 alone, and Magic123's pairing with a Stable Diffusion text prior given a caption (a prior that is
+    not camera-conditioned is used as is: no alignment search)."""
+    from threestudio_lite.systems.image_to_3d import ImageTo3D
+
+    extra = ["text_prior.kind=diffusers", f"text_prior.path={tiny_sd_dir}", "prompt=a red cube"] if with_text_prior \
+        else ["prompt="]
+    config = zero123_config(tiny_zero123_dir, tmp_path, *extra)
     system = ImageTo3D.create(config, torch.device("cpu"))
     assert "Zero-1-to-3" in system.prior.description
+    assert (system.text_prior is not None) == with_text_prior
+    if with_text_prior:
+        assert system.alignment.caption == "a red cube" and system.alignment.scale == 1.0
     scene = system.build_scene(0, None)
     loss, logs = system.loss(scene, config.stages[0], 0, 0.1, torch.Generator().manual_seed(0))
     loss.backward()
     assert torch.isfinite(loss) and logs["sds"] > 0
+    assert ("sds_text" in logs and logs["sds_text"] > 0) == with_text_prior
     assert sum(p.grad.abs().sum() for p in scene.geometry.grid.parameters() if p.grad is not None) > 0
+
+
+def test_recognising_the_object_needs_the_embedded_text_prior(tiny_zero123_dir, tiny_sd_dir, tmp_path):
+    from threestudio_lite.errors import UserError
+    from threestudio_lite.systems.image_to_3d import ImageTo3D
+
+    config = zero123_config(tiny_zero123_dir, tmp_path, "text_prior.kind=diffusers", f"text_prior.path={tiny_sd_dir}",
+                            "prompt=auto")
+    with pytest.raises(UserError, match="give the caption"):
+        ImageTo3D.create(config, torch.device("cpu"))
 
 
 def test_attention_slicing_gives_the_same_noise_prediction(tiny_sd_dir):

@@ -90,6 +90,8 @@ def cmd_image_to_3d(args) -> None:
     def set_image(config):
         config.system = "image-to-3d"
         config.image.path = args.image
+        if args.prompt is not None:
+            config.prompt = args.prompt
         for name in ("mask", "elevation", "azimuth", "distance", "fovy"):
             if getattr(args, name) is not None:
                 setattr(config.image, name, getattr(args, name))
@@ -270,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--azimuth", type=float, help="azimuth of the picture's camera in degrees (default 0)")
     p.add_argument("--distance", type=float, help="camera distance from the object's centre (default 2.4)")
     p.add_argument("--fovy", type=float, help="vertical field of view in degrees (default 42.5)")
+    p.add_argument("--prompt", help='caption of the object for the text prior\'s guidance beside the view prior\'s; '
+                   '"auto" (the preset) recognises it with the embedded text prior, "" turns it off')
     _add_run_options(p, "zero123")
     p.set_defaults(func=cmd_image_to_3d)
 

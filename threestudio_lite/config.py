@@ -80,6 +80,8 @@ class StageConfig:
     material: MaterialConfig = field(default_factory=MaterialConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
     guidance: SDSConfig = field(default_factory=SDSConfig)
+    # Image-to-3D with a prompt: the text prior's SDS on its own random views (weighted by loss.sds_text).
+    text_guidance: SDSConfig = field(default_factory=SDSConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 
@@ -118,12 +120,16 @@ class ExportConfig:
 @dataclass
 class RunConfig:
     system: str = "text-to-3d"
+    # Image-to-3D: an optional caption of the pictured object for the text prior's SDS beside the view prior's
+    # (Magic123); "auto" recognises it among the embedded text prior's captions (priors/recognize.py).
     prompt: str = ""
     # The input picture of image-to-3d (unused by text-to-3d).
     image: ImageConfig = field(default_factory=ImageConfig)
     seed: int = 0
     device: str = "auto"  # "auto" picks CUDA when present, else CPU
     prior: PriorConfig = field(default_factory=PriorConfig)
+    # Image-to-3D: the text prior used with a prompt (``prior`` is then the view-conditioned one).
+    text_prior: PriorConfig = field(default_factory=PriorConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

@@ -13,6 +13,8 @@ from .schedule import Schedule
 @dataclass
 class LossConfig:
     sds: Schedule = 1.0
+    # Image-to-3D with a prompt: the text prior's SDS (stage.text_guidance), beside the view prior's ``sds``.
+    sds_text: Schedule = 0.0
     # DreamFusion's orientation loss: Σ stopgrad(w) max(0, n·d)² per ray (normals facing away from the camera).
     orientation: Schedule = 0.0
     # Opacity sparsity: mean of sqrt(opacity² + 0.01) (keeps the scene from filling with fog).

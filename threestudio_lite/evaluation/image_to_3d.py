@@ -3,7 +3,8 @@
 Each case gives the camera its picture was taken from; the run is told that camera (``--elevation``,
 ``--azimuth``), so the result sits in the truth's frame up to the input preprocessing, which magnified
 the object by k and moved its bounding-box centre to the frame centre. That is undone as the similarity
-X_truth = X_result / k + Δ, Δ the shift in the reference camera's image plane at the object's depth."""
+X_truth = X_result / k + Δ, Δ the shift in the reference camera's image plane at the object's depth.
+A case may also give a ``"prompt"``: a caption for the text prior's guidance (``--prompt``)."""
 
 from __future__ import annotations
 
@@ -85,6 +86,7 @@ def eval_image_to_3d(cases_path: Path, out_dir: Path, preset: str, overrides: li
     def command(case: dict, run_dir: Path) -> list[str]:
         return ["image-to-3d", case["image"], "--out", str(run_dir), "--overwrite", "--config", preset,
                 "--elevation", str(case["elevation"]), "--azimuth", str(case["azimuth"]),
-                "--seed", str(case.get("seed", 0)), "--no-progress", *overrides]
+                "--seed", str(case.get("seed", 0)), "--no-progress",
+                *(["--prompt", case["prompt"]] if "prompt" in case else []), *overrides]
 
     return evaluate(cases, out_dir, command, log, score_case=score_image_case, score_keys=IMAGE_SCORE_KEYS)

@@ -101,14 +101,21 @@ class DistillationSystem(abc.ABC):
         """System-specific terms as {name: (weight, value)}; none by default."""
         return {}
 
-    def loss(self, scene, stage: StageConfig, step: int, progress: float, generator: torch.Generator):
+    def random_views(self, scene, stage: StageConfig, step: int, progress: float, generator: torch.Generator,
+                     place=None) -> tuple[Cameras, dict]:
+        """A batch of random cameras and the scene's renders from them; ``place`` maps the cameras into the scene
+        first (a prior whose frame is not the scene's)."""
         res = max(8, round(value_at(stage.resolution, progress)))
         cams = self.cameras.sample(stage.batch_size, res, res, generator)
         if stage.latent_renders:  # latents are not lit
             shading = ["albedo"] * len(cams)
         else:
             shading = [pick_shading(stage.material, progress, generator) for _ in range(len(cams))]
-        out = scene.render(cams, shading, progress, step=step, generator=generator)
+        out = scene.render(cams if place is None else place(cams), shading, progress, step=step, generator=generator)
+        return cams, out
+
+    def loss(self, scene, stage: StageConfig, step: int, progress: float, generator: torch.Generator):
+        cams, out = self.random_views(scene, stage, step, progress, generator)
         images = out["rgb"].permute(0, 3, 1, 2)
         if self.particle is None:
             sds, logs = sds_loss(self.prior, images, self.condition(cams), stage.guidance, progress, generator,

@@ -1,5 +1,6 @@
 """Image-to-3D (Zero-1-to-3 style): SDS from the view-conditioned prior on random views around the
-object, plus colour and mask losses that make the reference view reproduce the input picture."""
+object, plus colour and mask losses that make the reference view reproduce the input picture; with a prompt
+(given, or recognised by the embedded text prior), also the text prior's SDS on views placed in its frame (Magic123)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ import torch.nn.functional as F
 from ..config import RunConfig, StageConfig
 from ..data.cameras import Cameras, make_cameras
 from ..data.reference_image import ReferenceImage, load_reference_image
-from ..priors.loading import load_view_prior
+from ..errors import UserError
+from ..priors.base import TextPrior
+from ..priors.loading import load_prior, load_view_prior
+from ..priors.mini.text_prior import MiniTextPrior
 from ..priors.mini.view_prior import Reference
+from ..priors.recognize import Alignment, align
+from ..priors.sds import sds_loss
 from ..schedule import value_at
 from .distillation import DistillationSystem
 
@@ -22,19 +28,63 @@ def downsample(image: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(image[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
 
 
+def uses_text_prior(config: RunConfig) -> bool:
+    """A prompt is set and some stage weights the text prior's SDS above zero."""
+    def positive(schedule) -> bool:
+        return schedule > 0 if isinstance(schedule, float) else any(v > 0 for _, v in schedule)
+
+    return bool(config.prompt.strip()) and any(positive(stage.loss.sds_text) for stage in config.stages)
+
+
+def recognisable_captions() -> list[str]:
+    """The embedded text prior's captions: one per object of the procedural world it was trained on."""
+    from ..world.captions import canonical_caption
+    from ..world.objects import all_objects
+
+    return [canonical_caption(obj) for obj in all_objects()]
+
+
 class ImageTo3D(DistillationSystem):
-    def __init__(self, config: RunConfig, prior, reference: ReferenceImage):
+    def __init__(self, config: RunConfig, prior, reference: ReferenceImage, text_prior: TextPrior | None = None,
+                 alignment: Alignment | None = None):
         super().__init__(config, prior)
         self.image = reference
+        self.text_prior, self.alignment = text_prior, alignment
         self._targets: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         c = config.image
         self.reference = Reference(reference.rgb, c.elevation, c.azimuth, c.distance, c.fovy)
 
     @classmethod
     def create(cls, config: RunConfig, device: torch.device) -> "ImageTo3D":
-        """Read and preprocess the input picture, load the view-conditioned prior."""
+        """Read and preprocess the input picture, load the view-conditioned prior and, with a prompt, the text
+        prior and its alignment to the picture."""
         reference = load_reference_image(config.image)
-        return cls(config, load_view_prior(config.prior, device), reference)
+        prior = load_view_prior(config.prior, device)
+        if not uses_text_prior(config):
+            return cls(config, prior, reference)
+        text_prior = load_prior(config.text_prior, config.prompt, config.camera, device)
+        system = cls(config, prior, reference, text_prior)
+        system.alignment = system.align_text_prior()
+        print(f"text prior: {system.alignment.caption!r} at scale {system.alignment.scale:.3f}, "
+              f"offset {[round(v, 3) for v in system.alignment.offset]}", flush=True)
+        return system
+
+    def align_text_prior(self) -> Alignment:
+        """The caption (the prompt, or the recognised one for "auto") and, for a camera-conditioned prior, the
+        scale and offset that place the picture's object as that prior's training renders place it."""
+        prompt = self.config.prompt.strip()
+        camera_conditioned = isinstance(self.text_prior, MiniTextPrior)
+        if prompt != "auto" and not camera_conditioned:
+            return Alignment(prompt)
+        if not camera_conditioned:
+            raise UserError(f"prompt=auto recognises the object with the embedded text prior; with "
+                            f"{self.text_prior.description}, give the caption (--prompt)")
+        size = self.text_prior.image_size
+        c = self.config.image
+        camera = make_cameras(c.elevation, c.azimuth, c.distance, c.fovy, size, size)
+        captions = recognisable_captions() if prompt == "auto" else [prompt]
+        generator = torch.Generator().manual_seed(self.config.seed)
+        return align(self.text_prior, self.image.rgba().permute(2, 0, 1), camera, captions, generator)
 
     def reference_camera(self, size: int) -> Cameras:
         """The camera the picture is taken from, light at the camera (as `world render` lights its images)."""
@@ -55,10 +105,18 @@ class ImageTo3D(DistillationSystem):
         size = max(8, round(value_at(stage.reference_resolution, progress)))
         out = scene.render(self.reference_camera(size), ["lambertian"], progress, generator=generator)
         rgb, mask = self.reference_targets(size)
-        return {
+        terms = {
             "ref_rgb": (value_at(stage.loss.ref_rgb, progress), F.mse_loss(out["rgb"][0], rgb.to(out["rgb"]))),
             "ref_mask": (value_at(stage.loss.ref_mask, progress), F.mse_loss(out["opacity"][0], mask.to(out["rgb"]))),
         }
+        weight = value_at(stage.loss.sds_text, progress)
+        if self.text_prior is not None and weight > 0:
+            cams, views = self.random_views(scene, stage, step, progress, generator, place=self.alignment.scene_cameras)
+            cond = self.text_prior.condition(self.alignment.caption, cams, self.config.text_prior.negative_prompt)
+            sds, _ = sds_loss(self.text_prior, views["rgb"].permute(0, 3, 1, 2), cond, stage.text_guidance, progress,
+                              generator)
+            terms["sds_text"] = (weight, sds)
+        return terms
 
     @torch.no_grad()
     def report(self, scene, run_dir) -> dict:
@@ -72,6 +130,7 @@ class ImageTo3D(DistillationSystem):
         return {
             "image": self.config.image.path,
             "ref_psnr": round(psnr(out["rgb"][0].cpu(), self.reference_targets(64)[0]), 3),
+            "text_prior": None if self.alignment is None else self.alignment.as_dict(),
             "reference": {"magnification": self.image.magnification(), "center": list(self.image.center),
                           "input_size": list(self.image.input_size)},
         }
