@@ -69,7 +69,11 @@ def run(config: RunConfig, run_dir: Path, resume: bool = False, overwrite: bool 
         prepare_run_dir(run_dir, overwrite)
         write_text(run_dir / "config.yaml", dump_yaml(config))
     log(f"prior: {prior.description}")
-    unknown = prior.unknown_words(config.prompt) if hasattr(prior, "unknown_words") else []
+    text_prior = getattr(system, "text_prior", None) or prior  # image-to-3D's prompt goes to its text prior
+    if text_prior is not prior:
+        log(f"text prior: {text_prior.description}")
+    known = hasattr(text_prior, "unknown_words") and config.prompt.strip() != "auto"
+    unknown = text_prior.unknown_words(config.prompt) if known else []
     if unknown:
         print(f"threestudio-lite: warning: the prior does not know the word(s) {', '.join(map(repr, unknown))} "
               "and ignores them", file=sys.stderr)

@@ -65,7 +65,7 @@ class ImageTo3D(DistillationSystem):
         text_prior = load_prior(config.text_prior, config.prompt, config.camera, device)
         system = cls(config, prior, reference, text_prior)
         system.alignment = system.align_text_prior()
-        print(f"text prior: {system.alignment.caption!r} at scale {system.alignment.scale:.3f}, "
+        print(f"text prior placed for {system.alignment.caption!r}: scale {system.alignment.scale:.3f}, "
               f"offset {[round(v, 3) for v in system.alignment.offset]}", flush=True)
         return system
 
