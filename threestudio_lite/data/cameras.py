@@ -132,6 +132,15 @@ class Cameras:
     def with_resolution(self, height: int, width: int) -> "Cameras":
         return Cameras(self.c2w, self.fovy, self.elevation, self.azimuth, self.distance, self.light_positions, height, width)
 
+    def in_similar_frame(self, scale: float, offset: torch.Tensor) -> "Cameras":
+        """The same views of a scene mapped by X -> scale (X - offset): positions and lights moved alike, so every
+        point is seen at the same pixel (image-to-3D's recentred result vs the truth or the text prior's frame)."""
+        offset = torch.as_tensor(offset, dtype=self.c2w.dtype, device=self.c2w.device)
+        c2w = self.c2w.clone()
+        c2w[:, :3, 3] = scale * (c2w[:, :3, 3] - offset)
+        return Cameras(c2w, self.fovy, self.elevation, self.azimuth, self.distance * scale,
+                       scale * (self.light_positions - offset), self.height, self.width)
+
 
 def wrap_azimuth(azimuth_deg: torch.Tensor) -> torch.Tensor:
     """Azimuth wrapped to [-180, 180) degrees."""

@@ -67,10 +67,7 @@ def score_image_case(case: dict, run_dir: Path) -> dict:
     scores = score_mesh(mesh, obj)
 
     truth_cams = held_out_cameras(float(case["elevation"]), float(case["azimuth"]))
-    c2w = truth_cams.c2w.clone()
-    c2w[:, :3, 3] = k * (c2w[:, :3, 3] - delta)  # the same views of the result, in its frame
-    ours_cams = Cameras(c2w, truth_cams.fovy, truth_cams.elevation, truth_cams.azimuth, truth_cams.distance * k,
-                        k * (truth_cams.light_positions - delta), HELD_OUT_SIZE, HELD_OUT_SIZE)
+    ours_cams = truth_cams.in_similar_frame(k, delta)  # the same views of the result, in its frame
     with torch.no_grad():
         ours = scene.render(ours_cams, ["lambertian"] * len(ours_cams), progress=1.0)
     truth = render(obj, truth_cams)

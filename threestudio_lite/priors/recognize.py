@@ -29,11 +29,7 @@ class Alignment:
 
     def scene_cameras(self, cameras: Cameras) -> Cameras:
         """Cameras in the scene that see what ``cameras`` see in the prior's frame (lights moved alike)."""
-        offset = torch.tensor(self.offset, dtype=cameras.c2w.dtype, device=cameras.c2w.device)
-        c2w = cameras.c2w.clone()
-        c2w[:, :3, 3] = self.scale * (c2w[:, :3, 3] - offset)
-        return Cameras(c2w, cameras.fovy, cameras.elevation, cameras.azimuth, cameras.distance * self.scale,
-                       self.scale * (cameras.light_positions - offset), cameras.height, cameras.width)
+        return cameras.in_similar_frame(self.scale, torch.tensor(self.offset))
 
     def as_dict(self) -> dict:
         return {"caption": self.caption, "scale": round(self.scale, 4), "offset": [round(v, 4) for v in self.offset]}

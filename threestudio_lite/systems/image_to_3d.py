@@ -18,6 +18,7 @@ from ..priors.mini.view_prior import Reference
 from ..priors.recognize import Alignment, align
 from ..priors.sds import sds_loss
 from ..schedule import value_at
+from ..world.captions import all_captions
 from .distillation import DistillationSystem
 
 
@@ -34,14 +35,6 @@ def uses_text_prior(config: RunConfig) -> bool:
         return schedule > 0 if isinstance(schedule, float) else any(v > 0 for _, v in schedule)
 
     return bool(config.prompt.strip()) and any(positive(stage.loss.sds_text) for stage in config.stages)
-
-
-def recognisable_captions() -> list[str]:
-    """The embedded text prior's captions: one per object of the procedural world it was trained on."""
-    from ..world.captions import canonical_caption
-    from ..world.objects import all_objects
-
-    return [canonical_caption(obj) for obj in all_objects()]
 
 
 class ImageTo3D(DistillationSystem):
@@ -82,7 +75,8 @@ class ImageTo3D(DistillationSystem):
         size = self.text_prior.image_size
         c = self.config.image
         camera = make_cameras(c.elevation, c.azimuth, c.distance, c.fovy, size, size)
-        captions = recognisable_captions() if prompt == "auto" else [prompt]
+        # The embedded text prior's captions: one per object of the procedural world it was trained on.
+        captions = all_captions() if prompt == "auto" else [prompt]
         generator = torch.Generator().manual_seed(self.config.seed)
         return align(self.text_prior, self.image.rgba().permute(2, 0, 1), camera, captions, generator)
 
