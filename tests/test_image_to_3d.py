@@ -128,8 +128,8 @@ def test_short_image_to_3d_eval_on_one_case(tmp_path):
     assert (tmp_path / "eval" / "eval.png").is_file()
     (run_dir,) = (tmp_path / "eval" / "runs").iterdir()
     assert (run_dir / "reference.png").is_file()
-    # The case's prompt reaches the run: the text prior guides with it, placed at the magnification the
-    # preprocessing applied (found from the picture alone).
+    # The case's prompt reaches the run: the text prior guides with it, placed by the picture's camera (at the
+    # magnification the preprocessing applied).
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["text_prior"]["caption"] == "a red cube"
-    assert abs(metrics["text_prior"]["scale"] - metrics["reference"]["magnification"]) < 0.15, metrics
+    assert abs(metrics["text_prior"]["scale"] - metrics["reference"]["magnification"]) < 1e-3, metrics

@@ -9,7 +9,7 @@ from threestudio_lite.data.cameras import make_cameras
 from threestudio_lite.data.reference_image import load_reference_image
 from threestudio_lite.evaluation.image_to_3d import result_similarity
 from threestudio_lite.priors.loading import load_prior
-from threestudio_lite.priors.recognize import Alignment, align, prior_offset, warp
+from threestudio_lite.priors.recognize import Alignment, align, prior_offset, prior_shift, warp
 
 
 def test_warp_puts_a_prior_point_at_scale_times_it_plus_shift():
@@ -41,6 +41,13 @@ def test_scene_cameras_see_the_scaled_and_offset_point_where_the_prior_cameras_s
         assert torch.allclose(placed.light_positions[i], 1.3 * (cams.light_positions[i] - torch.tensor(alignment.offset)))
 
 
+def test_prior_shift_inverts_prior_offset():
+    cam = make_cameras(20.0, -70.0, 2.4, 42.5, 32, 32)
+    for scale, shift in ((0.9, (0.2, 0.05)), (1.3, (-0.1, -0.25))):
+        assert torch.allclose(torch.tensor(prior_shift(cam, scale, prior_offset(cam, scale, shift))),
+                              torch.tensor(shift), atol=1e-5)
+
+
 def test_prior_offset_inverts_the_image_offset_of_the_origin():
     """The prior's origin maps to the scene point -scale * offset, which the camera sees at ``shift``."""
     cam = make_cameras(15.0, 30.0, 2.4, 42.5, 64, 64)
@@ -56,8 +63,9 @@ def text_prior():
 
 
 def test_alignment_recovers_size_and_origin_of_an_off_centre_object(tmp_path, text_prior):
-    """The table's origin is far from its bounding box's centre; the alignment finds both the magnification the
-    preprocessing applied and where the origin went (the eval's similarity, computed from the preprocessing)."""
+    """Placement "search" (the camera's distance not trusted): the table's origin is far from its bounding box's
+    centre; the search finds both the magnification the preprocessing applied and where the origin went (the
+    eval's similarity, computed from the preprocessing)."""
     world_png(tmp_path / "table.png", "a table", 15.0, 0.0, size=256)
     config = load_config("zero123", [f"image.path={tmp_path / 'table.png'}", "image.elevation=15"])
     ref = load_reference_image(config.image)
@@ -70,3 +78,23 @@ def test_alignment_recovers_size_and_origin_of_an_off_centre_object(tmp_path, te
     assert found.caption == "a table"
     assert abs(found.scale - k) < 0.08, (found.scale, k)
     assert (torch.tensor(found.offset) - delta).norm() < 0.06, (found.offset, delta)
+
+
+
+@pytest.mark.parametrize("caption, elevation, azimuth", [("a red cube", 0.0, 0.0), ("a table", 15.0, 0.0)])
+def test_preset_recognises_the_pictured_object_among_all_captions(tmp_path, text_prior, caption, elevation, azimuth):
+    """The zero123 preset's prompt "auto": the picture, placed by its camera (the recentring undone), names the
+    object among all the embedded prior's captions — the size word too ("a red cube", not "a large red cube"),
+    and the table although its origin is far from its bounding box's centre."""
+    from threestudio_lite.systems.image_to_3d import ImageTo3D
+
+    world_png(tmp_path / "in.png", caption, elevation, azimuth, size=256)
+    config = load_config("zero123", [f"image.path={tmp_path / 'in.png'}", f"image.elevation={elevation}",
+                                     f"image.azimuth={azimuth}"])
+    assert config.prompt == "auto" and config.image.text_prior_placement == "camera"
+    ref = load_reference_image(config.image)
+    system = ImageTo3D(config, prior=None, reference=ref, text_prior=text_prior)
+    found = system.align_text_prior()
+    k, delta = ref.camera_similarity(config.image)
+    assert found.caption == caption
+    assert found.scale == k and torch.allclose(torch.tensor(found.offset), delta, atol=1e-6)

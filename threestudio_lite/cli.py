@@ -272,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--azimuth", type=float, help="azimuth of the picture's camera in degrees (default 0)")
     p.add_argument("--distance", type=float, help="camera distance from the object's centre (default 2.4)")
     p.add_argument("--fovy", type=float, help="vertical field of view in degrees (default 42.5)")
-    p.add_argument("--prompt", help='caption of the object for the text prior\'s guidance beside the view prior\'s '
-                   '(the preset has none: the view prior alone); "auto" recognises it with the embedded text prior')
+    p.add_argument("--prompt", help='caption of the object for the text prior\'s guidance beside the view prior\'s; '
+                   'the preset\'s "auto" recognises it with the embedded text prior, "" uses the view prior alone')
     _add_run_options(p, "zero123")
     p.set_defaults(func=cmd_image_to_3d)
 

@@ -120,8 +120,8 @@ class ExportConfig:
 @dataclass
 class RunConfig:
     system: str = "text-to-3d"
-    # Image-to-3D: an optional caption of the pictured object for the text prior's SDS beside the view prior's
-    # (Magic123); "auto" recognises it among the embedded text prior's captions (priors/recognize.py).
+    # Image-to-3D: a caption of the pictured object for the text prior's SDS beside the view prior's (Magic123);
+    # "auto" (the zero123 preset's) recognises it among the embedded text prior's captions (priors/recognize.py).
     prompt: str = ""
     # The input picture of image-to-3d (unused by text-to-3d).
     image: ImageConfig = field(default_factory=ImageConfig)

@@ -104,7 +104,7 @@ class Trainer:
                 self.system.load_state_dict(state.get("system", {}))
                 start_step = state["step"]
             self._run_stage(index, scene, optimizer, start_step, history, timings)
-        title = self.config.prompt or Path(self.config.image.path).name
+        title = Path(self.config.image.path).name if self.config.system == "image-to-3d" else self.config.prompt
         save_curves({k: v for k, v in history.items()}, self.run_dir / "loss.png", title)
         return TrainResult(scene, timings, history)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
+from .cameras import make_cameras
 
 
 @dataclass
@@ -35,6 +37,10 @@ class ImageConfig:
     # Side of the stored square reference image.
     size: int = 128
     background_threshold: float = 0.1
+    # Where the text prior's frame is (image-to-3D with a prompt): "camera" trusts distance and fovy above, so
+    # undoing the recentring shows the object at its size in the world, as the text prior's training renders do;
+    # "search" finds size and origin from the picture (priors/recognize.py), for a camera distance not known.
+    text_prior_placement: Literal["camera", "search"] = "camera"
 
 
 @dataclass
@@ -56,6 +62,23 @@ class ReferenceImage:
     def rgba(self) -> torch.Tensor:
         """(S, S, 4) in [0, 1]."""
         return torch.cat([self.rgb.permute(1, 2, 0), self.mask[..., None]], -1)
+
+    def camera_similarity(self, config: ImageConfig) -> tuple[float, torch.Tensor]:
+        """(k, Δ) with X_recentred = k (X_camera - Δ): the scene the picture shows after recentring, in the frame
+        of the scene the configured camera saw."""
+        return camera_similarity(config, self.magnification(), self.center, self.input_size)
+
+
+def camera_similarity(config: ImageConfig, magnification: float, center, input_size) -> tuple[float, torch.Tensor]:
+    """(k, Δ) with X_recentred = k (X_camera - Δ): recentring magnified the object by k and moved its bounding-box
+    centre (input pixel ``center``) to the frame centre, Δ being that move in the camera's image plane at the
+    look-at point's depth."""
+    height, width = input_size
+    cx, cy = center
+    world_per_pixel = 2.0 * config.distance * math.tan(math.radians(config.fovy) / 2.0) / height
+    c2w = make_cameras(config.elevation, config.azimuth, config.distance, config.fovy, 8, 8).c2w[0]
+    right, up = c2w[:3, 0], c2w[:3, 1]
+    return float(magnification), world_per_pixel * ((cx - width / 2.0) * right - (cy - height / 2.0) * up)
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -9,12 +9,12 @@ A case may also give a ``"prompt"``: a caption for the text prior's guidance (``
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import torch
 
 from ..data.cameras import Cameras, make_cameras
+from ..data.reference_image import camera_similarity
 from ..world.captions import object_from_caption
 from ..world.metrics import mask_iou, psnr
 from ..world.render import composite, render
@@ -36,15 +36,7 @@ def read_image_cases(path: Path) -> list[dict]:
 
 def result_similarity(config, reference: dict) -> tuple[float, torch.Tensor]:
     """(k, Δ) with X_result = k (X_truth - Δ), from a run's image config and metrics["reference"]."""
-    c = config.image
-    k = float(reference["magnification"])
-    height, width = reference["input_size"]
-    cx, cy = reference["center"]
-    world_per_pixel = 2.0 * c.distance * math.tan(math.radians(c.fovy) / 2.0) / height
-    c2w = make_cameras(c.elevation, c.azimuth, c.distance, c.fovy, 8, 8).c2w[0]
-    right, up = c2w[:3, 0], c2w[:3, 1]
-    delta = world_per_pixel * ((cx - width / 2.0) * right - (cy - height / 2.0) * up)
-    return k, delta
+    return camera_similarity(config.image, reference["magnification"], reference["center"], reference["input_size"])
 
 
 def held_out_cameras(elevation: float, azimuth: float) -> Cameras:

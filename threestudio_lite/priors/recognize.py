@@ -1,8 +1,10 @@
 """Which caption, scale and offset of a pictured object best explain the picture under a camera-conditioned text
 prior (a diffusion classifier: the candidate whose condition lets the prior denoise the picture best, with the
 same noise and timesteps for every candidate). Image-to-3D uses the answer to add the text prior's SDS beside the
-view prior's (Magic123): the preprocessed picture has lost the object's size and where its origin was, and a
-camera-conditioned prior must see the object as large, and as placed, as in its training renders."""
+view prior's (Magic123). A camera-conditioned prior must see the object as large, and as placed, as in its
+training renders: ``recognise`` takes that placement from the picture's camera (undoing the recentring), ``align``
+searches for it when the camera's distance is not known (the recentred picture has lost the object's size and
+where its origin was)."""
 
 from __future__ import annotations
 
@@ -86,13 +88,36 @@ class DenoisingScore:
         return torch.cat(errors).view(len(images), draws).mean(1)
 
 
+def rank(score: DenoisingScore, picture: torch.Tensor, captions: list[str], keep: int,
+         generator: torch.Generator) -> dict[str, float]:
+    """The ``keep`` captions under which the prior denoises ``picture`` (3, S, S) best, best first, with their
+    errors: every caption with 2 draws, then the best 4 x keep with all of ``score``'s."""
+    if len(captions) == 1:
+        return {captions[0]: 0.0}
+    quick = DenoisingScore(score.prior, score.camera, 2, generator)
+    rough = quick(picture[None].expand(len(captions), -1, -1, -1), captions)
+    captions = [captions[i] for i in rough.argsort()[:4 * keep].tolist()]
+    errors = score(picture[None].expand(len(captions), -1, -1, -1), captions)
+    return {captions[i]: float(errors[i]) for i in errors.argsort()[:keep].tolist()}
+
+
+def recognise(
+    prior: TextPrior, rgba: torch.Tensor, camera: Cameras, captions: list[str], generator: torch.Generator,
+    scale: float, offset: tuple[float, float, float], draws: int = 6,
+) -> Alignment:
+    """The best caption for the picture ``rgba`` (4, S, S) seen by ``camera``, placed by a known alignment."""
+    score = DenoisingScore(prior, camera, draws, generator)
+    picture = warp(rgba, scale, prior_shift(camera, scale, offset), prior.image_size)
+    return Alignment(next(iter(rank(score, picture, captions, 1, generator))), scale, offset)
+
+
 def align(
     prior: TextPrior, rgba: torch.Tensor, camera: Cameras, captions: list[str], generator: torch.Generator,
     draws: int = 6, shortlist: int = 6,
 ) -> Alignment:
     """The best (caption, scale, offset) for the picture ``rgba`` (4, S, S) seen by ``camera`` (one view).
 
-    Coarse to fine: every caption at scale 1 and no shift; for each of the ``shortlist`` best, scale (0.7-1.5)
+    Coarse to fine: every caption at scale 1 and no shift (``rank``); for each of the ``shortlist`` best, scale (0.7-1.5)
     and shift (up to 0.3 of the half-frame) in turn; the winner's scale once more on a finer grid."""
     size = prior.image_size
 
@@ -100,15 +125,8 @@ def align(
         return score(torch.stack([warp(rgba, s, xy, size) for _, s, xy in candidates]), [c for c, _, _ in candidates])
 
     score = DenoisingScore(prior, camera, draws, generator)
-    if len(captions) > 1:
-        picture = warp(rgba, 1.0, (0.0, 0.0), size)[None].expand(len(captions), -1, -1, -1)
-        screen = score(picture, captions)
-        order = screen.argsort()[:shortlist].tolist()
-        screen_error = {captions[i]: float(screen[i]) for i in order}
-        captions = [captions[i] for i in order]
-    else:
-        screen_error = {captions[0]: 0.0}
-    state = {c: (1.1, (0.0, 0.0)) for c in captions}  # the middle of the scale range below
+    screen_error = rank(score, warp(rgba, 1.0, (0.0, 0.0), size), captions, shortlist, generator)
+    state = {c: (1.1, (0.0, 0.0)) for c in screen_error}  # the middle of the scale range below
     best_error: dict[str, float] = {}
 
     def refine(moves) -> None:
@@ -124,7 +142,7 @@ def align(
     def shifts(step: float, n: int):
         return lambda s, xy: [(s, (xy[0] + step * i, xy[1] + step * j)) for i, j in itertools.product(range(-n, n + 1), repeat=2)]
 
-    for moves in (scales(0.05, 8), shifts(0.075, 4)):
+    for moves in (scales(0.1, 4), scales(0.05, 1), shifts(0.15, 2), shifts(0.075, 1)):
         refine(moves)
     # A caption must fit both the picture as it is framed and at its best placement: the placement alone lets a
     # wrong shape fit by moving and resizing it.
@@ -135,9 +153,21 @@ def align(
     return Alignment(caption, scale, prior_offset(camera, scale, shift))
 
 
+def image_plane(camera: Cameras) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Half the frame's height at the look-at point, and the camera's right and up axes (world)."""
+    half = float(camera.distance[0]) * math.tan(math.radians(float(camera.fovy[0])) / 2.0)
+    return half, camera.c2w[0, :3, 0], camera.c2w[0, :3, 1]
+
+
 def prior_offset(camera: Cameras, scale: float, shift: tuple[float, float]) -> tuple[float, float, float]:
     """Alignment.offset for a prior origin seen at normalized image offset ``shift`` (x right, y down): that
     origin is the scene point -scale * offset, on the plane through the look-at point facing the camera."""
-    half = float(camera.distance[0]) * math.tan(math.radians(float(camera.fovy[0])) / 2.0)
-    right, up = camera.c2w[0, :3, 0], camera.c2w[0, :3, 1]
+    half, right, up = image_plane(camera)
     return tuple(float(v) for v in -half * (shift[0] * right - shift[1] * up) / scale)
+
+
+def prior_shift(camera: Cameras, scale: float, offset: tuple[float, float, float]) -> tuple[float, float]:
+    """The normalized image offset at which ``camera`` sees the prior's origin: the inverse of prior_offset."""
+    half, right, up = image_plane(camera)
+    offset = torch.tensor(offset, dtype=right.dtype)
+    return float(-scale * (offset @ right) / half), float(scale * (offset @ up) / half)

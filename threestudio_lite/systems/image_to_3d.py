@@ -15,7 +15,7 @@ from ..priors.base import TextPrior
 from ..priors.loading import load_prior, load_view_prior
 from ..priors.mini.text_prior import MiniTextPrior
 from ..priors.mini.view_prior import Reference
-from ..priors.recognize import Alignment, align
+from ..priors.recognize import Alignment, align, recognise
 from ..priors.sds import sds_loss
 from ..schedule import value_at
 from ..world.captions import all_captions
@@ -78,7 +78,11 @@ class ImageTo3D(DistillationSystem):
         # The embedded text prior's captions: one per object of the procedural world it was trained on.
         captions = all_captions() if prompt == "auto" else [prompt]
         generator = torch.Generator().manual_seed(self.config.seed)
-        return align(self.text_prior, self.image.rgba().permute(2, 0, 1), camera, captions, generator)
+        rgba = self.image.rgba().permute(2, 0, 1)
+        if c.text_prior_placement == "search":
+            return align(self.text_prior, rgba, camera, captions, generator)
+        scale, offset = self.image.camera_similarity(c)
+        return recognise(self.text_prior, rgba, camera, captions, generator, scale, tuple(offset.tolist()))
 
     def reference_camera(self, size: int) -> Cameras:
         """The camera the picture is taken from, light at the camera (as `world render` lights its images)."""
