@@ -57,9 +57,11 @@ class ImageTo3D(DistillationSystem):
             return cls(config, prior, reference)
         text_prior = load_prior(config.text_prior, config.prompt, config.camera, device)
         system = cls(config, prior, reference, text_prior)
-        system.alignment = system.align_text_prior()
-        print(f"text prior placed for {system.alignment.caption!r}: scale {system.alignment.scale:.3f}, "
-              f"offset {[round(v, 3) for v in system.alignment.offset]}", flush=True)
+        system.alignment = found = system.align_text_prior()
+        recognised = config.prompt.strip() == "auto"
+        print(f"text prior: {'recognised' if recognised else 'caption'} {found.caption!r}, placed at scale "
+              f"{found.scale:.3f}, offset {[round(v, 3) for v in found.offset]}"
+              + (' (--prompt "" for an object the procedural world does not hold)' if recognised else ""), flush=True)
         return system
 
     def align_text_prior(self) -> Alignment:
