@@ -80,7 +80,6 @@ def test_alignment_recovers_size_and_origin_of_an_off_centre_object(tmp_path, te
     assert (torch.tensor(found.offset) - delta).norm() < 0.06, (found.offset, delta)
 
 
-
 @pytest.mark.parametrize("caption, elevation, azimuth", [("a red cube", 0.0, 0.0), ("a table", 15.0, 0.0)])
 def test_preset_recognises_the_pictured_object_among_all_captions(tmp_path, text_prior, caption, elevation, azimuth):
     """The zero123 preset's prompt "auto": the picture, placed by its camera (the recentring undone), names the
