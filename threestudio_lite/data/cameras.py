@@ -147,6 +147,12 @@ def wrap_azimuth(azimuth_deg: torch.Tensor) -> torch.Tensor:
     return torch.remainder(azimuth_deg + 180.0, 360.0) - 180.0
 
 
+def image_plane(camera: Cameras) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Of the first camera: half the frame's height at the look-at point's depth, and its right and up axes."""
+    half = float(camera.distance[0]) * math.tan(math.radians(float(camera.fovy[0])) / 2.0)
+    return half, camera.c2w[0, :3, 0], camera.c2w[0, :3, 1]
+
+
 def make_cameras(elevation, azimuth, distance, fovy, height: int, width: int, light_positions=None) -> Cameras:
     """Cameras looking at the origin from spherical positions; by default the light sits at the camera."""
     elevation = torch.as_tensor(elevation, dtype=torch.float32).reshape(-1)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
-from .cameras import make_cameras
+from .cameras import image_plane, make_cameras
 
 
 @dataclass
@@ -75,9 +75,8 @@ def camera_similarity(config: ImageConfig, magnification: float, center, input_s
     look-at point's depth."""
     height, width = input_size
     cx, cy = center
-    world_per_pixel = 2.0 * config.distance * math.tan(math.radians(config.fovy) / 2.0) / height
-    c2w = make_cameras(config.elevation, config.azimuth, config.distance, config.fovy, 8, 8).c2w[0]
-    right, up = c2w[:3, 0], c2w[:3, 1]
+    half, right, up = image_plane(make_cameras(config.elevation, config.azimuth, config.distance, config.fovy, 8, 8))
+    world_per_pixel = 2.0 * half / height
     return float(magnification), world_per_pixel * ((cx - width / 2.0) * right - (cy - height / 2.0) * up)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..data.cameras import Cameras
+from ..data.cameras import Cameras, image_plane
 from .base import TextPrior
 
 BATCH = 64  # the mini UNet is fastest per image around this batch on the CPU
@@ -151,12 +151,6 @@ def align(
     refine(scales(0.025, 3))
     scale, shift = state[caption]
     return Alignment(caption, scale, prior_offset(camera, scale, shift))
-
-
-def image_plane(camera: Cameras) -> tuple[float, torch.Tensor, torch.Tensor]:
-    """Half the frame's height at the look-at point, and the camera's right and up axes (world)."""
-    half = float(camera.distance[0]) * math.tan(math.radians(float(camera.fovy[0])) / 2.0)
-    return half, camera.c2w[0, :3, 0], camera.c2w[0, :3, 1]
 
 
 def prior_offset(camera: Cameras, scale: float, shift: tuple[float, float]) -> tuple[float, float, float]:

@@ -38,11 +38,11 @@ def uses_text_prior(config: RunConfig) -> bool:
 
 
 class ImageTo3D(DistillationSystem):
-    def __init__(self, config: RunConfig, prior, reference: ReferenceImage, text_prior: TextPrior | None = None,
-                 alignment: Alignment | None = None):
+    def __init__(self, config: RunConfig, prior, reference: ReferenceImage, text_prior: TextPrior | None = None):
         super().__init__(config, prior)
         self.image = reference
-        self.text_prior, self.alignment = text_prior, alignment
+        self.text_prior: TextPrior | None = text_prior
+        self.alignment: Alignment | None = None  # set by create() once the text prior is loaded
         self._targets: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         c = config.image
         self.reference = Reference(reference.rgb, c.elevation, c.azimuth, c.distance, c.fovy)
