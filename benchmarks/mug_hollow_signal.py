@@ -30,7 +30,7 @@ VIEWS, NOISE_DRAWS = 16, 4
 def mug_renders(elevation: float, generator: torch.Generator):
     """(hollow, filled) renders (V, 3, S, S) in [0, 1] and their cameras."""
     mug = composite_object("mug")
-    filled = replace(mug, parts=(Part("cup", Cylinder(0.46, 0.5), "white"), *mug.parts[1:]))
+    filled = replace(mug, parts=(Part("cup", Cylinder(0.46, 0.5), "white"), *mug.parts[1:]))  # the cup's outer cylinder
     sampled = CameraSampler(CameraConfig()).sample(VIEWS, 32, 32, generator)
     cams = make_cameras(torch.full((VIEWS,), elevation), sampled.azimuth, sampled.distance, sampled.fovy, 32, 32,
                         light_positions=sampled.light_positions)
