@@ -40,12 +40,11 @@ def mug_renders(elevation: float, generator: torch.Generator):
 
 
 @torch.no_grad()
-def pull(prior, hollow, solid, cams, t: int, generator: torch.Generator, guidance: float = 3.0) -> float:
-    """Mean projection of x0(filled render noised to t) - filled on hollow - filled (in [-1, 1] image units)."""
-    cond = prior.condition(CAPTION, cams)
+def pull(prior, hollow, solid, cond, t: int, generator: torch.Generator, guidance: float = 3.0) -> float:
+    """Mean projection of x0(filled render noised to t) - filled on hollow - filled, in the prior's image units."""
     a = prior.alphas_cumprod[t]
-    x0 = solid * 2 - 1
-    toward = (hollow - solid) * 2
+    x0 = prior.encode(solid)
+    toward = prior.encode(hollow) - x0
     where = (toward.abs().amax(1, keepdim=True) > 0.2).float()
     estimate = torch.zeros_like(x0)
     for _ in range(NOISE_DRAWS):
@@ -56,6 +55,7 @@ def pull(prior, hollow, solid, cams, t: int, generator: torch.Generator, guidanc
 
 
 def hollow_preferred(prior, hollow, solid, cams) -> int:
+    """Views on which the caption helps denoise the hollow render more than the filled one."""
     wins = 0
     for i in range(VIEWS):
         score = DenoisingScore(prior, cams[i : i + 1], 16, torch.Generator().manual_seed(i))
@@ -71,7 +71,8 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     for elevation in (30.0, 40.0):
         hollow, solid, cams = mug_renders(elevation, generator)
-        pulls = "  ".join(f"t={t}: {pull(prior, hollow, solid, cams, t, generator):.2f}" for t in (200, 400, 600, 800))
+        cond = prior.condition(CAPTION, cams)
+        pulls = "  ".join(f"t={t}: {pull(prior, hollow, solid, cond, t, generator):.2f}" for t in (200, 400, 600, 800))
         wins = hollow_preferred(prior, hollow, solid, cams)
         print(f"elevation {elevation:.0f}: pull {pulls}  | hollow preferred on {wins}/{VIEWS} views")
 
