@@ -109,6 +109,27 @@ def test_reference_camera_and_eval_alignment_agree_with_the_preprocessing(tmp_pa
     assert mask_iou(opacity, torch.flip(target_mask[..., 0], dims=[1])) < 0.7  # the handle is on one side
 
 
+@pytest.mark.parametrize("caption, elevation, azimuth, max_l1", [
+    ("a red cube", 0.0, 0.0, 10.0),  # magnified 1.35x, no shift: the unmoved camera's mask is off by 529 pixels
+    ("a table", 15.0, 0.0, 100.0),  # shifted 0.19 down: the crop taken as a turn; unmoved camera 168
+])
+def test_reference_camera_sees_the_truth_where_the_preprocessed_input_shows_it(tmp_path, caption, elevation, azimuth,
+                                                                               max_l1):
+    """Recentring zooms the picture (a focal length change), which no similarity of the scene undoes at every
+    depth: the reference camera is the picture's camera moved into the recentred frame and zoomed alike, so the
+    truth seen through it (mapped back to the truth's frame) covers the preprocessed mask, near and far faces."""
+    from threestudio_lite.systems.image_to_3d import ImageTo3D
+
+    world_png(tmp_path / "in.png", caption, elevation, azimuth, size=256)
+    config = load_config("zero123", [f"image.path={tmp_path / 'in.png'}", f"image.elevation={elevation}",
+                                     f"image.azimuth={azimuth}"])
+    system = ImageTo3D(config, prior=None, reference=load_reference_image(config.image))
+    k, delta = system.image.camera_similarity(config.image)
+    in_truth_frame = system.reference_camera(64).in_similar_frame(1.0 / k, -k * delta)
+    alpha = render(object_from_caption(caption), in_truth_frame)[0, ..., 3]
+    assert float((alpha - system.reference_targets(64)[1][..., 0]).abs().sum()) < max_l1
+
+
 def test_short_image_to_3d_eval_on_one_case(tmp_path):
     world_png(tmp_path / "cube.png", "a red cube", 0.0, 30.0, size=128)
     cases = tmp_path / "cases.jsonl"

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..config import RunConfig, StageConfig
 from ..data.cameras import Cameras, make_cameras
-from ..data.reference_image import ReferenceImage, load_reference_image
+from ..data.reference_image import ReferenceImage, load_reference_image, picture_camera
 from ..errors import UserError
 from ..priors.base import TextPrior
 from ..priors.loading import load_prior, load_view_prior
@@ -87,9 +87,10 @@ class ImageTo3D(DistillationSystem):
         return recognise(self.text_prior, rgba, camera, captions, generator, scale, tuple(offset.tolist()))
 
     def reference_camera(self, size: int) -> Cameras:
-        """The camera the picture is taken from, light at the camera (as `world render` lights its images)."""
-        c = self.config.image
-        return make_cameras(c.elevation, c.azimuth, c.distance, c.fovy, size, size)
+        """The camera the picture is taken from, in the recentred frame, light at the camera (as `world render`
+        lights its images)."""
+        scale, offset = self.image.camera_similarity(self.config.image)
+        return picture_camera(self.config.image, scale, offset, size)
 
     def condition(self, cameras: Cameras):
         return self.prior.condition(self.reference, cameras)
