@@ -3,7 +3,8 @@
 Each case gives the camera its picture was taken from; the run is told that camera (``--elevation``,
 ``--azimuth``), so the result sits in the truth's frame up to the input preprocessing, which magnified
 the object by k and moved its bounding-box centre to the frame centre. That is undone as the similarity
-X_truth = X_result / k + Δ, Δ the shift in the reference camera's image plane at the object's depth.
+X_truth = X_result / k + Δ, Δ the shift in the reference camera's image plane at the object's depth (the
+run's reference camera is the picture's, moved by the same similarity: data/reference_image.picture_camera).
 A case may also give a ``"prompt"``: a caption for the text prior's guidance (``--prompt``)."""
 
 from __future__ import annotations
