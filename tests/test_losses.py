@@ -72,7 +72,8 @@ def test_smoothness_terms_reach_the_nerf_density_and_smooth_a_bumpy_ball(term, b
     from threestudio_lite.systems.distillation import build_scene
 
     torch.manual_seed(0)
-    stage = load_config("zero123", ["stages.0.geometry.active_levels=5"]).stages[0]
+    stage = load_config("zero123").stages[0]
+    stage.geometry.active_levels = len(stage.geometry.resolutions)  # every level on: the ball sits on the finest
     scene = build_scene(stage)
     geometry = scene.geometry
 
