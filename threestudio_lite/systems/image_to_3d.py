@@ -46,6 +46,7 @@ class ImageTo3D(DistillationSystem):
         self._targets: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         c = config.image
         self.reference = Reference(reference.rgb, c.elevation, c.azimuth, c.distance, c.fovy)
+        self._picture_camera = picture_camera(c, *reference.camera_similarity(c), size=1)  # resized per render
 
     @classmethod
     def create(cls, config: RunConfig, device: torch.device) -> "ImageTo3D":
@@ -89,8 +90,7 @@ class ImageTo3D(DistillationSystem):
     def reference_camera(self, size: int) -> Cameras:
         """The camera the picture is taken from, in the recentred frame, light at the camera (as `world render`
         lights its images)."""
-        scale, offset = self.image.camera_similarity(self.config.image)
-        return picture_camera(self.config.image, scale, offset, size)
+        return self._picture_camera.with_resolution(size, size)
 
     def condition(self, cameras: Cameras):
         return self.prior.condition(self.reference, cameras)
