@@ -130,6 +130,27 @@ def test_reference_camera_sees_the_truth_where_the_preprocessed_input_shows_it(t
     assert float((alpha - system.reference_targets(64)[1][..., 0]).abs().sum()) < max_l1
 
 
+@pytest.mark.parametrize("start", ["picture", "gray"])
+def test_albedo_starts_at_the_pictures_object_colour(tmp_path, start):
+    """Before any step the field's albedo is the red cube's mean colour in the picture everywhere (so sides the
+    picture does not show start red), or the colour head's neutral gray with ``image.albedo_start=gray``."""
+    from threestudio_lite.systems.image_to_3d import ImageTo3D
+
+    world_png(tmp_path / "in.png", "a red cube", 20.0, 30.0)
+    config = load_config("zero123", [f"image.path={tmp_path / 'in.png'}", f"image.albedo_start={start}"])
+    system = ImageTo3D(config, prior=None, reference=load_reference_image(config.image))
+    torch.manual_seed(0)  # the colour head's random initial weights
+    scene = system.build_scene(0, None)
+    points = torch.rand(512, 3, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8
+    with torch.no_grad():
+        albedo = scene.field(1.0).albedo(points)
+    # Within what the random weights add (at most ~0.05 from the start colour over seeds 0-3).
+    expected = system.image.mean_object_color() if start == "picture" else torch.full((3,), 0.5)
+    assert float((albedo.mean(0) - expected).abs().max()) < 0.07, (albedo.mean(0), expected)
+    if start == "picture":
+        assert expected[0] > 0.5 > expected[1] + 0.2  # red, not gray
+
+
 def test_short_image_to_3d_eval_on_one_case(tmp_path):
     world_png(tmp_path / "cube.png", "a red cube", 0.0, 30.0, size=128)
     cases = tmp_path / "cases.jsonl"

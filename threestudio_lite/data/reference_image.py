@@ -41,6 +41,9 @@ class ImageConfig:
     # undoing the recentring shows the object at its size in the world, as the text prior's training renders do;
     # "search" finds size and origin from the picture (priors/recognize.py), for a camera distance not known.
     text_prior_placement: Literal["camera", "search"] = "camera"
+    # The albedo the field starts with where nothing pulls it yet (e.g. sides the picture does not show): "picture"
+    # is the picture's mean object colour, "gray" the colour head's neutral 0.5.
+    albedo_start: Literal["picture", "gray"] = "picture"
 
 
 @dataclass
@@ -58,6 +61,10 @@ class ReferenceImage:
     def magnification(self) -> float:
         """How much larger the object appears than in the input, at equal output resolution."""
         return self.scale * self.input_size[0] / self.rgb.shape[-1]
+
+    def mean_object_color(self) -> torch.Tensor:
+        """Mean colour (3,) of the object's pixels, weighted by the mask."""
+        return (self.rgb * self.mask).sum((1, 2)) / self.mask.sum().clamp_min(1e-6)
 
     def rgba(self) -> torch.Tensor:
         """(S, S, 4) in [0, 1]."""

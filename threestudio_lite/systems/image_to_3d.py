@@ -11,6 +11,7 @@ from ..config import RunConfig, StageConfig
 from ..data.cameras import Cameras, make_cameras
 from ..data.reference_image import ReferenceImage, load_reference_image, picture_camera
 from ..errors import UserError
+from ..geometry.implicit_volume import ImplicitVolume
 from ..priors.base import TextPrior
 from ..priors.loading import load_prior, load_view_prior
 from ..priors.mini.text_prior import MiniTextPrior
@@ -86,6 +87,18 @@ class ImageTo3D(DistillationSystem):
             return align(self.text_prior, rgba, camera, captions, generator)
         scale, offset = self.image.camera_similarity(c)
         return recognise(self.text_prior, rgba, camera, captions, generator, scale, tuple(offset.tolist()))
+
+    def build_scene(self, index: int, previous: torch.nn.Module | None) -> torch.nn.Module:
+        """As every system's; a first NeRF stage's colour head starts at the picture's mean object colour
+        (``image.albedo_start``), so what the picture does not show starts as the object's colour, not gray."""
+        scene = super().build_scene(index, previous)
+        geometry = getattr(scene, "geometry", None)
+        if previous is None and self.config.image.albedo_start == "picture" and isinstance(geometry, ImplicitVolume) \
+                and geometry.config.color_activation == "sigmoid":
+            color = self.image.mean_object_color().clamp(0.02, 0.98)
+            with torch.no_grad():
+                geometry.albedo_head[-1].bias.copy_(torch.logit(color).to(geometry.albedo_head[-1].bias))
+        return scene
 
     def reference_camera(self, size: int) -> Cameras:
         """The camera the picture is taken from, in the recentred frame, light at the camera (as `world render`
