@@ -69,6 +69,15 @@ class ImplicitVolume(torch.nn.Module):
         points = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
         finest[0, 0] = (fn(points) - blob_log_density(points, self.config)).view(r, r, r).to(finest)
 
+    @torch.no_grad()
+    def set_start_albedo(self, color: torch.Tensor) -> None:
+        """Colour initialisation: the sigmoid colour head's output bias at logit(``color``) (3,), so the albedo
+        starts near that colour wherever the features are still near zero."""
+        if self.config.color_activation != "sigmoid":
+            raise ValueError("a start albedo needs the sigmoid colour head")
+        bias = self.albedo_head[-1].bias
+        bias.copy_(torch.logit(color.clamp(0.02, 0.98)).to(bias))
+
     def snapshot(self, progress: float) -> "FieldSnapshot":
         grid = self.grid.compose(round(value_at(self.config.active_levels, progress)))
         table = channels_last_table(torch.cat([grid[:1], spatial_gradient(grid[:1]), grid[1:]], 0))

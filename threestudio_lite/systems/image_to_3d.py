@@ -95,9 +95,7 @@ class ImageTo3D(DistillationSystem):
         geometry = getattr(scene, "geometry", None)
         if previous is None and self.config.image.albedo_start == "picture" and isinstance(geometry, ImplicitVolume) \
                 and geometry.config.color_activation == "sigmoid":
-            color = self.image.mean_object_color().clamp(0.02, 0.98)
-            with torch.no_grad():
-                geometry.albedo_head[-1].bias.copy_(torch.logit(color).to(geometry.albedo_head[-1].bias))
+            geometry.set_start_albedo(self.image.mean_object_color())
         return scene
 
     def reference_camera(self, size: int) -> Cameras:
