@@ -21,33 +21,27 @@ from threestudio_lite.priors.mini.camera import relative_camera_features
 from threestudio_lite.priors.mini.data import WorldImages, render_world_images
 from threestudio_lite.priors.mini.text_prior import MiniTextPrior
 from threestudio_lite.priors.mini.train import noise_scheduler
-from threestudio_lite.priors.mini.view_prior import MiniViewPrior
+from threestudio_lite.priors.mini.view_prior import MiniViewPrior, ViewCondition
 from threestudio_lite.world.captions import object_from_caption
 
 TIMESTEPS = (100, 300, 500, 700)
 WORLD_SEED, NOISE_SEED, VIEWS = 7, 3, 8
 
 
-def text_x0(prior: MiniTextPrior, data: WorldImages, captions: list[str], x_t, t: int) -> torch.Tensor:
-    """x0 estimates of the text prior given each image's caption and camera (no guidance)."""
+def text_noise_predictor(prior: MiniTextPrior, data: WorldImages, captions: list[str]):
+    """ε(x_t, t) of the text prior given each image's caption and camera (no guidance)."""
     c = data.cameras
-    cameras = make_cameras(c[:, 0], c[:, 1], c[:, 2], c[:, 3], x_t.shape[-1], x_t.shape[-1])
-    embeddings = torch.cat([prior.embed_texts([captions[i]]) for i in data.object_index.tolist()])
-    embeddings = torch.cat([embeddings, prior.camera_condition(cameras)], -1)
-    a = prior.alphas_cumprod[t].float()
-    eps = prior.unguided_eps(x_t, torch.full((len(x_t),), t), embeddings)
-    return (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+    cameras = make_cameras(c[:, 0], c[:, 1], c[:, 2], c[:, 3], 32, 32)
+    embeddings = torch.cat([prior.embed_texts([captions[i] for i in data.object_index.tolist()]),
+                            prior.camera_condition(cameras)], -1)
+    return lambda x_t, t: prior.unguided_eps(x_t, t, embeddings)
 
 
-def view_x0(prior: MiniViewPrior, data: WorldImages, references: torch.Tensor, x_t, t: int) -> torch.Tensor:
-    """x0 estimates of the view prior given another view of the same object and the relative camera."""
+def view_noise_predictor(prior: MiniViewPrior, data: WorldImages, references: torch.Tensor):
+    """ε(x_t, t) of the view prior given another view of the same object and the relative camera (no guidance)."""
     features = relative_camera_features(data.cameras[references], data.cameras, prior.camera_reference)
-    reference = data.float_images(references) * 2.0 - 1.0
-    tokens = features.new_zeros(len(features), 1, prior.unet.config.cross_attention_dim)
-    a = prior.alphas_cumprod[t].float()
-    v = prior.unet(torch.cat([x_t, reference], 1), torch.full((len(x_t),), t), encoder_hidden_states=tokens,
-                   class_labels=features).sample
-    return a.sqrt() * x_t - (1 - a).sqrt() * v
+    condition = ViewCondition(data.float_images(references) * 2.0 - 1.0, features, torch.zeros_like(features))
+    return lambda x_t, t: prior.predict_noise(x_t, t, condition, guidance_scale=1.0)
 
 
 def main() -> None:
@@ -68,14 +62,17 @@ def main() -> None:
     noise = torch.randn((len(TIMESTEPS), *x0.shape), generator=generator)
     a_bar = noise_scheduler().alphas_cumprod.float()
     for folder in args.priors:
-        prior = (MiniTextPrior if args.kind == "text" else MiniViewPrior).from_pretrained(folder)
         errors = torch.zeros(len(TIMESTEPS), n)
         with torch.no_grad():
+            if args.kind == "text":
+                predict_noise = text_noise_predictor(MiniTextPrior.from_pretrained(folder), data, captions)
+            else:
+                predict_noise = view_noise_predictor(MiniViewPrior.from_pretrained(folder), data, references)
             for k, t in enumerate(TIMESTEPS):
-                x_t = a_bar[t].sqrt() * x0 + (1 - a_bar[t]).sqrt() * noise[k]
-                estimate = (text_x0(prior, data, captions, x_t, t) if args.kind == "text" else
-                            view_x0(prior, data, references, x_t, t))
-                errors[k] = ((estimate - x0) ** 2).mean((1, 2, 3))
+                a = a_bar[t]
+                x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise[k]
+                eps = predict_noise(x_t, torch.full((n,), t))
+                errors[k] = (((x_t - (1 - a).sqrt() * eps) / a.sqrt() - x0) ** 2).mean((1, 2, 3))
         per_object = {captions[o]: round(errors[:, data.object_index == o].mean().item(), 4)
                       for o in range(len(captions)) if (data.object_index == o).any()}
         print(f"{folder}: x0 MSE {errors.mean().item():.4f} (t = {', '.join(map(str, TIMESTEPS))}: "
