@@ -15,6 +15,7 @@ import argparse
 import torch
 
 from threestudio_lite.data.cameras import make_cameras
+from threestudio_lite.priors.base import one_step_x0
 from threestudio_lite.priors.mini.text_prior import MiniTextPrior
 from threestudio_lite.world.captions import object_from_caption
 from threestudio_lite.world.render import composite, render
@@ -52,7 +53,7 @@ def main() -> None:
                 a = prior.alphas_cumprod[t]
                 x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise[k]
                 eps = prior.predict_noise(x_t, torch.full((len(cameras),), t), condition, args.guidance)
-                estimate = ((x_t - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1.0, 1.0) * 0.5 + 0.5
+                estimate = one_step_x0(a, x_t, eps).clamp(-1.0, 1.0) * 0.5 + 0.5
                 means.append(object_mean(estimate))
         print(f"{folder}: x0 mean on the object at t = {', '.join(map(str, TIMESTEPS))}: "
               f"{', '.join(f'{m:.3f}' for m in means)}")
