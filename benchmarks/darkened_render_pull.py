@@ -15,7 +15,7 @@ import argparse
 import torch
 
 from threestudio_lite.data.cameras import make_cameras
-from threestudio_lite.priors.base import one_step_x0
+from threestudio_lite.priors.base import noised, one_step_x0
 from threestudio_lite.priors.mini.text_prior import MiniTextPrior
 from threestudio_lite.world.captions import object_from_caption
 from threestudio_lite.world.render import composite, render
@@ -51,7 +51,7 @@ def main() -> None:
         with torch.no_grad():
             for k, t in enumerate(TIMESTEPS):
                 a = prior.alphas_cumprod[t]
-                x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise[k]
+                x_t = noised(a, x0, noise[k])
                 eps = prior.predict_noise(x_t, torch.full((len(cameras),), t), condition, args.guidance)
                 estimate = one_step_x0(a, x_t, eps).clamp(-1.0, 1.0) * 0.5 + 0.5
                 means.append(object_mean(estimate))

@@ -17,7 +17,7 @@ import torch
 
 from threestudio_lite.config import CameraConfig, PriorConfig
 from threestudio_lite.data.cameras import CameraSampler, make_cameras
-from threestudio_lite.priors.base import one_step_x0
+from threestudio_lite.priors.base import noised, one_step_x0
 from threestudio_lite.priors.loading import load_prior
 from threestudio_lite.priors.recognize import DenoisingScore
 from threestudio_lite.world.objects import Part, composite_object
@@ -49,7 +49,7 @@ def pull(prior, hollow, solid, cond, t: int, generator: torch.Generator, guidanc
     where = (toward.abs().amax(1, keepdim=True) > 0.2).float()
     estimate = torch.zeros_like(x0)
     for _ in range(NOISE_DRAWS):
-        x_t = a.sqrt() * x0 + (1 - a).sqrt() * torch.randn(x0.shape, generator=generator)
+        x_t = noised(a, x0, torch.randn(x0.shape, generator=generator))
         eps = prior.predict_noise(x_t, torch.full((len(x0),), t), cond, guidance)
         estimate += one_step_x0(a, x_t, eps) / NOISE_DRAWS
     return float(((estimate - x0) * toward * where).sum() / (toward * toward * where).sum())

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from threestudio_lite.data.cameras import CameraConfig, make_cameras
-from threestudio_lite.priors.base import one_step_x0
+from threestudio_lite.priors.base import noised, one_step_x0
 from threestudio_lite.priors.mini.camera import relative_camera_features
 from threestudio_lite.priors.mini.data import WorldImages, render_world_images
 from threestudio_lite.priors.mini.text_prior import MiniTextPrior
@@ -71,7 +71,7 @@ def main() -> None:
                 predict_noise = view_noise_predictor(MiniViewPrior.from_pretrained(folder), data, references)
             for k, t in enumerate(TIMESTEPS):
                 a = a_bar[t]
-                x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise[k]
+                x_t = noised(a, x0, noise[k])
                 eps = predict_noise(x_t, torch.full((n,), t))
                 errors[k] = ((one_step_x0(a, x_t, eps) - x0) ** 2).mean((1, 2, 3))
         per_object = {captions[o]: round(errors[:, data.object_index == o].mean().item(), 4)

@@ -1,6 +1,7 @@
 """The mini priors: training reduces the loss and writes a loadable diffusers-format folder; the shipped
 text prior loads through the run's prior loader and draws recognisable samples."""
 
+import pytest
 import torch
 
 from threestudio_lite.data.cameras import make_cameras
@@ -128,7 +129,8 @@ def test_tokenizer_maps_paraphrases_and_reports_unknown_words():
     assert tmp.vocab[:2] == ["<pad>", "<empty>"]
 
 
-def test_the_shipped_text_prior_loads_through_the_run_loader_and_draws_the_captioned_objects():
+@pytest.mark.parametrize("shipped", ["", "text-near-light"])
+def test_the_shipped_text_priors_load_through_the_run_loader_and_draw_the_captioned_objects(shipped):
     from threestudio_lite.config import PriorConfig
     from threestudio_lite.data.cameras import CameraConfig
     from threestudio_lite.priors.loading import has_shipped_prior, load_prior
@@ -136,14 +138,24 @@ def test_the_shipped_text_prior_loads_through_the_run_loader_and_draws_the_capti
     from threestudio_lite.priors.mini.text_prior import MiniTextPrior
     from threestudio_lite.world.captions import object_from_caption
 
-    assert has_shipped_prior("text")
-    prior = load_prior(PriorConfig(kind="auto"), "a red cube", CameraConfig(), torch.device("cpu"))
+    assert has_shipped_prior(shipped or "text")
+    prior = load_prior(PriorConfig(kind="auto", shipped=shipped), "a red cube", CameraConfig(), torch.device("cpu"))
     assert isinstance(prior, MiniTextPrior)
+    assert f"({shipped or 'text'}," in prior.description, prior.description
     captions = ["a red cube", "a blue sphere", "a green torus"]
     decoys = ["a blue cube", "a red sphere", "a green cone", "a yellow torus"]
     report, _ = check_text_prior(prior, captions, candidates=[object_from_caption(c) for c in captions + decoys])
     assert report["recognised"] == 3, report
     assert min(c["mask_iou"] for c in report["cases"]) > 0.6, report
+
+
+def test_a_misspelt_shipped_prior_is_an_error_not_a_fallback():
+    from threestudio_lite.config import PriorConfig
+    from threestudio_lite.data.cameras import CameraConfig
+    from threestudio_lite.priors.loading import PriorUnavailable, load_prior
+
+    with pytest.raises(PriorUnavailable, match="text-near-lite"):
+        load_prior(PriorConfig(kind="auto", shipped="text-near-lite"), "a red cube", CameraConfig(), torch.device("cpu"))
 
 
 def test_the_shipped_view_prior_draws_new_views_of_the_reference_object():

@@ -31,6 +31,9 @@ class PriorConfig:
     # "exact-denoiser": the exact denoiser over renders of the prompt's procedural-world object.
     kind: str = "auto"
     path: str = ""
+    # kind auto/mini without a path: the prior shipped under threestudio_lite/assets/priors/<shipped>
+    # ("" = "text", or "view" for image-to-3D's view prior).
+    shipped: str = ""
     negative_prompt: str = ""
     view_dependent: bool = True
     # Text priors: Perp-Neg guidance against the Janus problem (view embeddings interpolated by azimuth,

@@ -35,6 +35,11 @@ def guided(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, scale: float) -> to
     return eps_uncond + scale * (eps_cond - eps_uncond)
 
 
+def noised(alpha_bar: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The forward process: x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) ε (ᾱ_t broadcastable to x0)."""
+    return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * eps
+
+
 def one_step_x0(alpha_bar: torch.Tensor, x_t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """The x0 a noise prediction implies at x_t: (x_t - sqrt(1 - ᾱ_t) ε̂) / sqrt(ᾱ_t) (ᾱ_t broadcastable to x_t)."""
     return (x_t - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()

@@ -17,7 +17,7 @@ PRIOR_KINDS = ("auto", "mini", "exact-denoiser", "diffusers")
 
 
 def shipped_prior_dir(name: str) -> Path:
-    """Folder of a mini prior shipped in the package (``text`` or ``view``)."""
+    """Folder of a mini prior shipped in the package (``text``, ``text-near-light`` or ``view``)."""
     return Path(str(resources.files("threestudio_lite") / "assets" / "priors" / name))
 
 
@@ -93,10 +93,10 @@ def load_prior(config, prompt: str, camera: CameraConfig, device: torch.device) 
     quiet_libraries()
     if config.kind not in PRIOR_KINDS:
         raise PriorUnavailable(f"unknown prior kind {config.kind!r}; expected one of {PRIOR_KINDS}")
-    if config.kind == "mini" or (config.kind == "auto" and has_shipped_prior("text")):
+    if config.kind == "mini" or (config.kind == "auto" and (config.shipped or has_shipped_prior("text"))):
         from .mini.text_prior import MiniTextPrior
 
-        path = Path(config.path) if config.path else shipped_prior_dir("text")
+        path = Path(config.path) if config.path else shipped_prior_dir(config.shipped or "text")
         if not (path / "model_index.json").is_file():
             raise PriorUnavailable(f"no mini text prior at {path} (train one with `threestudio-lite train-prior text`)")
         prior = MiniTextPrior.from_pretrained(path, device)
@@ -158,7 +158,7 @@ def load_view_prior(config, device: torch.device) -> Prior:
         return prior
     if config.kind not in ("auto", "mini"):
         raise PriorUnavailable(f"image-to-3d takes prior.kind auto, mini or diffusers, got {config.kind!r}")
-    path = Path(config.path) if config.path else shipped_prior_dir("view")
+    path = Path(config.path) if config.path else shipped_prior_dir(config.shipped or "view")
     if not (path / "model_index.json").is_file():
         raise PriorUnavailable(f"no mini view prior at {path} (train one with `threestudio-lite train-prior view`)")
     return MiniViewPrior.from_pretrained(path, device)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.cameras import Cameras, image_plane
-from .base import TextPrior
+from .base import TextPrior, noised
 
 BATCH = 64  # the mini UNet is fastest per image around this batch on the CPU
 
@@ -78,7 +78,7 @@ class DenoisingScore:
         t = self.t.repeat(len(images)).to(device)
         noise = self.noise.repeat(len(images), 1, 1, 1).to(device)
         a = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
-        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        x_t = noised(a, x0, noise)
         cond = torch.cat([self.condition(c) for c in captions]).repeat_interleave(draws, 0)
         errors = []
         for i in range(0, len(x_t), BATCH):

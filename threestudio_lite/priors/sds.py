@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..schedule import Schedule, value_at
-from .base import Prior
+from .base import Prior, noised
 
 WEIGHTINGS = ("sds", "uniform")
 
@@ -92,7 +92,7 @@ def add_noise(prior: Prior, x0: torch.Tensor, t_min: float, t_max: float, genera
     noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
     t = t.to(prior.device)
     a = prior.alphas_cumprod[t].view(-1, 1, 1, 1).to(x0.dtype)
-    return t, noise, a, a.sqrt() * x0.detach() + (1.0 - a).sqrt() * noise
+    return t, noise, a, noised(a, x0.detach(), noise)
 
 
 #: The baseline b(x_t, t, ε) subtracted from the prior's guided ε̂ (detached); None for SDS's ε itself.

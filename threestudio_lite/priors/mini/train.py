@@ -20,6 +20,7 @@ from tqdm import tqdm
 from ...data.cameras import CameraConfig
 from ...utils.images import grid, save_curves, save_png
 from ...utils.io import load_torch, save_torch
+from ..base import noised
 from .data import WorldImages, render_world_images
 
 # v-prediction: with epsilon-prediction the x0 implied at low SNR carries the noise error times 1/sqrt(ᾱ),
@@ -49,6 +50,9 @@ class TrainPriorConfig:
     bf16: bool = True
     # Extra loss weight on the pixels of composites' thin parts and front markers (data.detail_masks).
     detail_weight: float = 10.0
+    # Spread of the training renders' point light around the camera direction (the optimizer's sampler lights its
+    # renders the same way; image-to-3D's text prior is trained with 0.2, README "The light, tested").
+    light_direction_std: float = CameraConfig.light_direction_std
 
 
 def noise_scheduler():
@@ -109,8 +113,8 @@ def train_prior(recipe: Recipe, config: TrainPriorConfig, out_dir: Path, resume:
     out_dir = Path(out_dir)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    data = render_world_images(config.groups, config.views_per_group, config.image_size, CameraConfig(),
-                               config.seed, progress)
+    data = render_world_images(config.groups, config.views_per_group, config.image_size,
+                               CameraConfig(light_direction_std=config.light_direction_std), config.seed, progress)
     modules = recipe.modules
     ema = copy.deepcopy(modules).requires_grad_(False)
     optimizer = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=0.0)
@@ -136,7 +140,7 @@ def train_prior(recipe: Recipe, config: TrainPriorConfig, out_dir: Path, resume:
         noise = torch.randn(x0.shape, generator=generator)
         t = torch.randint(0, len(a_bar), (config.batch_size,), generator=generator)
         a = a_bar[t].view(-1, 1, 1, 1)
-        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        x_t = noised(a, x0, noise)
         v = a.sqrt() * noise - (1 - a).sqrt() * x0
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
             loss = recipe.loss(modules, data, index, x_t, t, v, generator).float()
