@@ -93,10 +93,11 @@ def load_prior(config, prompt: str, camera: CameraConfig, device: torch.device) 
     quiet_libraries()
     if config.kind not in PRIOR_KINDS:
         raise PriorUnavailable(f"unknown prior kind {config.kind!r}; expected one of {PRIOR_KINDS}")
-    if config.kind == "mini" or (config.kind == "auto" and (config.shipped or has_shipped_prior("text"))):
+    shipped = config.shipped or "text"
+    if config.kind == "mini" or (config.kind == "auto" and (config.shipped or has_shipped_prior(shipped))):
         from .mini.text_prior import MiniTextPrior
 
-        path = Path(config.path) if config.path else shipped_prior_dir(config.shipped or "text")
+        path = Path(config.path) if config.path else shipped_prior_dir(shipped)
         if not (path / "model_index.json").is_file():
             raise PriorUnavailable(f"no mini text prior at {path} (train one with `threestudio-lite train-prior text`)")
         prior = MiniTextPrior.from_pretrained(path, device)
