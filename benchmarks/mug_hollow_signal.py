@@ -1,6 +1,7 @@
 """Does a text prior see the mug's hollow? The signal SDS needs to carve the cup, measured two ways.
 
-    python benchmarks/mug_hollow_signal.py [PRIOR_FOLDER]     # default: the shipped mini text prior
+    python benchmarks/mug_hollow_signal.py [PRIOR_FOLDER [SHADING]]   # default: the shipped text prior, lambertian
+    python benchmarks/mug_hollow_signal.py threestudio_lite/assets/priors/normal normal   # the normal prior
 
 For renders of the hollow mug and of a filled one (same cameras, lights drawn by the optimizer's sampler):
 1. "pull": the prior's one-step x0 of the *filled* render at timestep t, projected on (hollow - filled) over the
@@ -28,14 +29,14 @@ CAPTION = "a mug with a red handle"
 VIEWS, NOISE_DRAWS = 16, 4
 
 
-def mug_renders(elevation: float, generator: torch.Generator):
+def mug_renders(elevation: float, generator: torch.Generator, shading: str = "lambertian"):
     """(hollow, filled) renders (V, 3, S, S) in [0, 1] and their cameras."""
     mug = composite_object("mug")
     filled = replace(mug, parts=(Part("cup", Cylinder(0.46, 0.5), "white"), *mug.parts[1:]))  # the cup's outer cylinder
     sampled = CameraSampler(CameraConfig()).sample(VIEWS, 32, 32, generator)
     cams = make_cameras(torch.full((VIEWS,), elevation), sampled.azimuth, sampled.distance, sampled.fovy, 32, 32,
                         light_positions=sampled.light_positions)
-    hollow, solid = (composite(render_many([o] * VIEWS, cams), (1.0, 1.0, 1.0)).clamp(0, 1).permute(0, 3, 1, 2)
+    hollow, solid = (composite(render_many([o] * VIEWS, cams, shading), (1.0, 1.0, 1.0)).clamp(0, 1).permute(0, 3, 1, 2)
                      for o in (mug, filled))
     return hollow, solid, cams
 
@@ -68,10 +69,11 @@ def hollow_preferred(prior, hollow, solid, cams) -> int:
 def main() -> None:
     torch.set_num_threads(2)
     path = sys.argv[1] if len(sys.argv) > 1 else ""
+    shading = sys.argv[2] if len(sys.argv) > 2 else "lambertian"
     prior = load_prior(PriorConfig(kind="mini", path=path), "", CameraConfig(), torch.device("cpu"))
     generator = torch.Generator().manual_seed(0)
     for elevation in (30.0, 40.0):
-        hollow, solid, cams = mug_renders(elevation, generator)
+        hollow, solid, cams = mug_renders(elevation, generator, shading)
         cond = prior.condition(CAPTION, cams)
         pulls = "  ".join(f"t={t}: {pull(prior, hollow, solid, cond, t, generator):.2f}" for t in (200, 400, 600, 800))
         wins = hollow_preferred(prior, hollow, solid, cams)

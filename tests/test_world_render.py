@@ -84,6 +84,10 @@ def test_shading_uses_the_material_light_model():
     albedo, textureless = render(cube, head_on, ["albedo", "textureless"])[:, 8, 8, :3]
     assert torch.allclose(albedo, red)
     assert torch.allclose(textureless, torch.full((3,), 0.35), atol=1e-3)  # white albedo, side light
+    top = make_cameras([0.0, 89.0], [0.0, 0.0], 2.8, 42.5, 16, 16)
+    front, above = render(cube, top, "normal")[:, 8, 8, :3]  # world normals as (n + 1) / 2, no light or albedo
+    assert torch.allclose(front, torch.tensor([1.0, 0.5, 0.5]), atol=1e-3)  # the +x face
+    assert torch.allclose(above, torch.tensor([0.5, 0.5, 1.0]), atol=1e-3)  # the +z face
 
 
 def test_render_many_matches_rendering_each_object():

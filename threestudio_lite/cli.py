@@ -144,7 +144,7 @@ def cmd_train_prior(args) -> None:
     config = TrainPriorConfig()
     changes = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("seed", args.seed),
                                  ("groups", args.groups), ("lr", args.lr), ("detail_weight", args.detail_weight),
-                                 ("light_direction_std", args.light_std))
+                                 ("light_direction_std", args.light_std), ("shading", args.shading))
                if v is not None}
     config = replace(config, **changes)
     if args.init and not (Path(args.init) / "unet").is_dir():
@@ -315,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra loss weight on composites' thin parts and front markers (text prior; default 10)")
     p.add_argument("--light-std", type=float,
                    help="spread of the training renders' light around the camera direction (default 0.7)")
+    p.add_argument("--shading", choices=["lambertian", "normal"],
+                   help="training renders' shading: lit colour, or world-space normals as colours (text-to-3D's "
+                   "geometry prior; default lambertian)")
     p.add_argument("--resume", action="store_true", help="continue from --out's training checkpoint")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train_prior)

@@ -85,6 +85,8 @@ class StageConfig:
     guidance: SDSConfig = field(default_factory=SDSConfig)
     # Image-to-3D with a prompt: the text prior's SDS on its own random views (weighted by loss.sds_text).
     text_guidance: SDSConfig = field(default_factory=SDSConfig)
+    # Text-to-3D: the normal prior's SDS on the same random views' normal maps (weighted by loss.sds_normal).
+    normal_guidance: SDSConfig = field(default_factory=SDSConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 
@@ -133,6 +135,9 @@ class RunConfig:
     prior: PriorConfig = field(default_factory=PriorConfig)
     # Image-to-3D: the text prior used with a prompt (``prior`` is then the view-conditioned one).
     text_prior: PriorConfig = field(default_factory=PriorConfig)
+    # Text-to-3D: the geometry prior whose SDS the normal maps get when a stage weights loss.sds_normal (the
+    # shipped one is the text prior trained on normal maps, README "The normal prior").
+    normal_prior: PriorConfig = field(default_factory=lambda: PriorConfig(shipped="normal"))
     camera: CameraConfig = field(default_factory=CameraConfig)
     stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

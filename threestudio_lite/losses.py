@@ -15,6 +15,8 @@ class LossConfig:
     sds: Schedule = 1.0
     # Image-to-3D with a prompt: the text prior's SDS (stage.text_guidance), beside the view prior's ``sds``.
     sds_text: Schedule = 0.0
+    # Text-to-3D: the normal prior's SDS (stage.normal_guidance) on the random views' normal maps, beside ``sds``.
+    sds_normal: Schedule = 0.0
     # DreamFusion's orientation loss: Σ stopgrad(w) max(0, n·d)² per ray (normals facing away from the camera).
     orientation: Schedule = 0.0
     # Opacity sparsity: mean of sqrt(opacity² + 0.01) (keeps the scene from filling with fog).

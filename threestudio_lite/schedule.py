@@ -41,3 +41,8 @@ def value_at(schedule: Schedule, progress: float) -> float:
         if progress <= x1:
             return y0 if x1 == x0 else y0 + (y1 - y0) * (progress - x0) / (x1 - x0)
     return schedule[-1][1]
+
+
+def ever_positive(schedule: Schedule) -> bool:
+    """Whether the schedule is above zero anywhere (a loss it weights is then computed at some step)."""
+    return schedule > 0 if isinstance(schedule, (int, float)) else any(v > 0 for _, v in schedule)

@@ -17,7 +17,7 @@ PRIOR_KINDS = ("auto", "mini", "exact-denoiser", "diffusers")
 
 
 def shipped_prior_dir(name: str) -> Path:
-    """Folder of a mini prior shipped in the package (``text``, ``text-near-light`` or ``view``)."""
+    """Folder of a mini prior shipped in the package (``text``, ``text-near-light``, ``normal`` or ``view``)."""
     return Path(str(resources.files("threestudio_lite") / "assets" / "priors" / name))
 
 

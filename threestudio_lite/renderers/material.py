@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-SHADING_MODES = ("albedo", "lambertian", "textureless")
+SHADING_MODES = ("albedo", "lambertian", "textureless", "normal")
 
 
 @dataclass
@@ -42,11 +42,19 @@ def shade(
     """Colour of surface samples under one of SHADING_MODES."""
     if mode == "albedo":
         return albedo
+    if mode == "normal":
+        return normal_colors(torch.nn.functional.normalize(normals, dim=-1), torch.ones_like(albedo[..., :1]))
     if mode == "textureless":
         albedo = torch.ones_like(albedo)
     elif mode != "lambertian":
         raise ValueError(f"unknown shading mode {mode!r}; expected one of {SHADING_MODES}")
     return lambertian(albedo, normals, points, light_positions, config.ambient, config.diffuse)
+
+
+def normal_colors(normals: torch.Tensor, opacity: torch.Tensor) -> torch.Tensor:
+    """World-space normals as colours, (n + 1) / 2, for opacity-weighted normals (..., 3) (a volume renderer's
+    composited normal, or unit normals with opacity 1): what the geometry prior sees, lights and albedo aside."""
+    return (normals + opacity) / 2
 
 
 def pick_shading(config: MaterialConfig, progress: float, generator: torch.Generator) -> str:

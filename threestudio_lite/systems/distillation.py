@@ -96,9 +96,10 @@ class DistillationSystem(abc.ABC):
         """System-specific entries of a finished run's metrics.json; none by default."""
         return {}
 
-    def extra_losses(self, scene, stage: StageConfig, step: int, progress: float,
-                     generator: torch.Generator) -> dict[str, tuple[float, torch.Tensor]]:
-        """System-specific terms as {name: (weight, value)}; none by default."""
+    def extra_losses(self, scene, stage: StageConfig, step: int, progress: float, generator: torch.Generator,
+                     cams: Cameras, views: dict) -> dict[str, tuple[float, torch.Tensor]]:
+        """System-specific terms as {name: (weight, value)}, given the step's random cameras and their renders;
+        none by default."""
         return {}
 
     def random_views(self, scene, stage: StageConfig, step: int, progress: float, generator: torch.Generator,
@@ -131,7 +132,7 @@ class DistillationSystem(abc.ABC):
                 value = fn(out)
                 total = total + weight * value
                 logs[name] = value.item()
-        for name, (weight, value) in self.extra_losses(scene, stage, step, progress, generator).items():
+        for name, (weight, value) in self.extra_losses(scene, stage, step, progress, generator, cams, out).items():
             total = total + weight * value
             logs[name] = value.item()
         logs["samples"] = int(out["samples_evaluated"])

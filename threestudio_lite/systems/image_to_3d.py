@@ -18,7 +18,7 @@ from ..priors.mini.text_prior import MiniTextPrior
 from ..priors.mini.view_prior import Reference
 from ..priors.recognize import Alignment, align, recognise
 from ..priors.sds import sds_loss
-from ..schedule import value_at
+from ..schedule import ever_positive, value_at
 from ..world.captions import all_captions
 from .distillation import DistillationSystem
 
@@ -32,10 +32,7 @@ def downsample(image: torch.Tensor, size: int) -> torch.Tensor:
 
 def uses_text_prior(config: RunConfig) -> bool:
     """A prompt is set and some stage weights the text prior's SDS above zero."""
-    def positive(schedule) -> bool:
-        return schedule > 0 if isinstance(schedule, float) else any(v > 0 for _, v in schedule)
-
-    return bool(config.prompt.strip()) and any(positive(stage.loss.sds_text) for stage in config.stages)
+    return bool(config.prompt.strip()) and any(ever_positive(stage.loss.sds_text) for stage in config.stages)
 
 
 class ImageTo3D(DistillationSystem):
@@ -113,7 +110,8 @@ class ImageTo3D(DistillationSystem):
                                    downsample(self.image.mask[None], size).permute(1, 2, 0))
         return self._targets[size]
 
-    def extra_losses(self, scene, stage: StageConfig, step: int, progress: float, generator: torch.Generator):
+    def extra_losses(self, scene, stage: StageConfig, step: int, progress: float, generator: torch.Generator,
+                     cams: Cameras, views: dict):
         size = max(8, round(value_at(stage.reference_resolution, progress)))
         out = scene.render(self.reference_camera(size), ["lambertian"], progress, generator=generator)
         rgb, mask = self.reference_targets(size)
@@ -123,10 +121,11 @@ class ImageTo3D(DistillationSystem):
         }
         weight = value_at(stage.loss.sds_text, progress)
         if self.text_prior is not None and weight > 0:
-            cams, views = self.random_views(scene, stage, step, progress, generator, place=self.alignment.scene_cameras)
-            cond = self.text_prior.condition(self.alignment.caption, cams, self.config.text_prior.negative_prompt)
-            sds, _ = sds_loss(self.text_prior, views["rgb"].permute(0, 3, 1, 2), cond, stage.text_guidance, progress,
-                              generator)
+            text_cams, text_views = self.random_views(scene, stage, step, progress, generator,
+                                                      place=self.alignment.scene_cameras)
+            cond = self.text_prior.condition(self.alignment.caption, text_cams, self.config.text_prior.negative_prompt)
+            sds, _ = sds_loss(self.text_prior, text_views["rgb"].permute(0, 3, 1, 2), cond, stage.text_guidance,
+                              progress, generator)
             terms["sds_text"] = (weight, sds)
         return terms
 

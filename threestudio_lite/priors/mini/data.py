@@ -62,7 +62,7 @@ class WorldImages:
         return [rng.choice(caption_variants(self.objects[i])) for i in self.object_index[index].tolist()]
 
 
-def detail_masks(objects: list[WorldObject], cameras, rgba: torch.Tensor) -> torch.Tensor:
+def detail_masks(objects: list[WorldObject], cameras, rgba: torch.Tensor, shading: str = "lambertian") -> torch.Tensor:
     """(N, S, S) pixels where a composite's later parts (thin parts and front markers: legs, stick, bar, nose,
     handle, door, roof) change the render of its first part alone. These few pixels carry the object's
     orientation but are a sliver of the denoising loss; the text recipe weights them up."""
@@ -70,7 +70,7 @@ def detail_masks(objects: list[WorldObject], cameras, rgba: torch.Tensor) -> tor
     idx = [i for i, o in enumerate(objects) if len(o.parts) > 1]
     if idx:
         base = render_many([replace(objects[i], parts=objects[i].parts[:1], front_part=None) for i in idx],
-                           cameras[torch.tensor(idx)])
+                           cameras[torch.tensor(idx)], shading)
         white = (1.0, 1.0, 1.0)
         masks[idx] = (composite(rgba[idx], white) - composite(base, white)).abs().amax(-1) > 0.1
     return masks
@@ -78,9 +78,9 @@ def detail_masks(objects: list[WorldObject], cameras, rgba: torch.Tensor) -> tor
 
 def render_world_images(
     groups: int, views_per_group: int, size: int, camera: CameraConfig, seed: int, progress: bool = True,
-    objects: list[WorldObject] | None = None,
+    objects: list[WorldObject] | None = None, shading: str = "lambertian",
 ) -> WorldImages:
-    """Render ``groups`` objects x ``views_per_group`` random views each."""
+    """Render ``groups`` objects x ``views_per_group`` random views each, shaded by ``shading``."""
     objects = objects or training_objects()
     generator = torch.Generator().manual_seed(seed)
     composites = [i for i, o in enumerate(objects) if o.shape in COMPOSITES]
@@ -99,9 +99,9 @@ def render_world_images(
         batch_objects = [objects[i] for i in group_objects for _ in range(views_per_group)]
         c = sampler.sample(len(batch_objects), size, size, generator)
         c = c[torch.randperm(len(c), generator=generator)]  # the sampler stratifies azimuth in batch order
-        rgba = render_many(batch_objects, c)
+        rgba = render_many(batch_objects, c, shading)
         images.append((composite(rgba, (1.0, 1.0, 1.0)).clamp(0, 1) * 255 + 0.5).to(torch.uint8))
-        details.append(detail_masks(batch_objects, c, rgba))
+        details.append(detail_masks(batch_objects, c, rgba, shading))
         cams.append(torch.stack([c.elevation, c.azimuth, c.distance, c.fovy], -1))
     index = choice.repeat_interleave(views_per_group)
     return WorldImages(torch.cat(images), objects, index, torch.cat(cams), views_per_group, torch.cat(details))

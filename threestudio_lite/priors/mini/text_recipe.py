@@ -81,7 +81,7 @@ class TextRecipe(Recipe):
         cams = make_cameras(15.0, torch.tensor(GRID_AZIMUTHS), 2.4, 42.5, self.config.image_size, self.config.image_size)
         rows = []
         for caption in GRID_CAPTIONS:
-            truth = composite(render(object_from_caption(caption), cams), (1.0, 1.0, 1.0))
+            truth = composite(render(object_from_caption(caption), cams, self.config.shading), (1.0, 1.0, 1.0))
             samples = sample(prior, prior.condition(caption, cams), len(cams), guidance_scale=1.0, generator=generator)
             rows += [truth, samples.permute(0, 2, 3, 1)]
         return rows

@@ -53,6 +53,9 @@ class TrainPriorConfig:
     # Spread of the training renders' point light around the camera direction (the optimizer's sampler lights its
     # renders the same way; image-to-3D's text prior is trained with 0.2, README "The light, tested").
     light_direction_std: float = CameraConfig.light_direction_std
+    # How the training renders are shaded: "lambertian" (lit colour) or "normal" (world-space normals as colours:
+    # the geometry prior text-to-3D's normal SDS uses, README "The normal prior").
+    shading: str = "lambertian"
 
 
 def noise_scheduler():
@@ -114,7 +117,8 @@ def train_prior(recipe: Recipe, config: TrainPriorConfig, out_dir: Path, resume:
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     data = render_world_images(config.groups, config.views_per_group, config.image_size,
-                               CameraConfig(light_direction_std=config.light_direction_std), config.seed, progress)
+                               CameraConfig(light_direction_std=config.light_direction_std), config.seed, progress,
+                               shading=config.shading)
     modules = recipe.modules
     ema = copy.deepcopy(modules).requires_grad_(False)
     optimizer = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=0.0)
