@@ -63,10 +63,10 @@ def test_normal_sds_is_loaded_only_when_weighted_and_its_gradient_reaches_the_ge
     assert grads and sum(g.abs().sum() for g in grads) > 0
 
 
-@pytest.mark.skipif(not has_shipped_prior("normal"), reason="no shipped normal prior")
 def test_the_shipped_normal_prior_pulls_a_filled_mugs_lid_into_the_hollow():
     """One-step x0 of a filled mug's normal map at t = 600, projected on (hollow - filled) where they differ:
     the text prior's lit renders move 0.33 of the way (README); the normal prior more than all the way."""
+    assert has_shipped_prior("normal")
     prior = load_prior(PriorConfig(shipped="normal"), "", CameraConfig(), torch.device("cpu"))
     mug = composite_object("mug")
     filled = replace(mug, parts=(Part("cup", Cylinder(0.46, 0.5), "white"), *mug.parts[1:]))  # the outer cylinder
