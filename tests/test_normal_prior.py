@@ -1,19 +1,18 @@
 """Text-to-3D's normal prior: its SDS reads the renders' normal maps as the prior's training images show
 normals, reaches the geometry, is only loaded when weighted; the shipped one sees the mug's hollow."""
 
-from dataclasses import replace
+import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
 
 from threestudio_lite.config import PriorConfig, load_config
-from threestudio_lite.data.cameras import CameraConfig, make_cameras
-from threestudio_lite.priors.base import noised, one_step_x0
+from threestudio_lite.data.cameras import CameraConfig
 from threestudio_lite.priors.loading import has_shipped_prior, load_prior
 from threestudio_lite.systems.text_to_3d import TextTo3D, normal_maps
-from threestudio_lite.world.objects import Part, composite_object
-from threestudio_lite.world.render import composite, render
-from threestudio_lite.world.sdf import Cylinder
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def test_normal_maps_match_the_world_renders_normal_colours():
@@ -64,21 +63,15 @@ def test_normal_sds_is_loaded_only_when_weighted_and_its_gradient_reaches_the_ge
 
 
 def test_the_shipped_normal_prior_pulls_a_filled_mugs_lid_into_the_hollow():
-    """One-step x0 of a filled mug's normal map at t = 600, projected on (hollow - filled) where they differ:
-    the text prior's lit renders move 0.33 of the way (README); the normal prior more than all the way."""
+    """The README's measure (benchmarks/mug_hollow_signal.py): one-step x0 of a filled mug's normal map at t = 600,
+    projected on (hollow - filled) where they differ. The text prior's lit renders move 0.33 of the way; the normal
+    prior more than all the way."""
     assert has_shipped_prior("normal")
+    spec = importlib.util.spec_from_file_location("mug_hollow_signal", BENCHMARKS / "mug_hollow_signal.py")
+    signal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(signal)
     prior = load_prior(PriorConfig(shipped="normal"), "", CameraConfig(), torch.device("cpu"))
-    mug = composite_object("mug")
-    filled = replace(mug, parts=(Part("cup", Cylinder(0.46, 0.5), "white"), *mug.parts[1:]))  # the outer cylinder
-    cams = make_cameras(torch.full((4,), 30.0), torch.tensor([0.0, 90.0, 180.0, 270.0]), 2.4, 42.5, 32, 32)
-    hollow_map, filled_map = (composite(render(o, cams, "normal"), (1.0, 1.0, 1.0)).permute(0, 3, 1, 2)
-                              for o in (mug, filled))
-    x0, toward = prior.encode(filled_map), prior.encode(hollow_map) - prior.encode(filled_map)
-    where = (toward.abs().amax(1, keepdim=True) > 0.2).float()
-    a = prior.alphas_cumprod[600]
     generator = torch.Generator().manual_seed(0)
-    x_t = noised(a, x0, torch.randn(x0.shape, generator=generator))
-    with torch.no_grad():
-        eps = prior.predict_noise(x_t, torch.full((4,), 600), prior.condition("a mug with a red handle", cams), 3.0)
-    pull = float(((one_step_x0(a, x_t, eps) - x0) * toward * where).sum() / (toward * toward * where).sum())
+    hollow, filled, cams = signal.mug_renders(30.0, generator, "normal")
+    pull = signal.pull(prior, hollow, filled, prior.condition(signal.CAPTION, cams), 600, generator)
     assert pull > 1.0, pull
