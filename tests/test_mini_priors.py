@@ -1,6 +1,8 @@
 """The mini priors: training reduces the loss and writes a loadable diffusers-format folder; the shipped
 text prior loads through the run's prior loader and draws recognisable samples."""
 
+import json
+
 import pytest
 import torch
 
@@ -33,6 +35,19 @@ def test_text_prior_training_lowers_the_loss_and_saves_a_loadable_prior(tmp_path
     cond = prior.condition("a red cube", cams)
     eps = prior.predict_noise(torch.zeros(2, 3, 32, 32), torch.tensor([10, 900]), cond, 3.0)
     assert eps.shape == (2, 3, 32, 32) and torch.isfinite(eps).all()
+
+
+def test_training_views_stay_in_the_configured_elevations_and_the_config_is_saved(tmp_path):
+    from threestudio_lite.priors.mini.data import render_world_images
+    from threestudio_lite.priors.mini.text_recipe import TextRecipe
+    from threestudio_lite.priors.mini.train import training_cameras
+
+    config = tiny_config(steps=1, elevation_range=(50.0, 70.0))
+    elevation = render_world_images(16, 8, 16, training_cameras(config), 0, progress=False).cameras[:, 0]
+    assert elevation.min() >= 50.0 and elevation.max() <= 70.0 and elevation.max() - elevation.min() > 15.0
+    train_prior(TextRecipe(config), config, tmp_path / "p", progress=False)
+    saved = json.loads((tmp_path / "p" / "training" / "config.json").read_text())
+    assert saved["elevation_range"] == [50.0, 70.0] and saved["steps"] == 1
 
 
 def test_text_prior_training_resumes_from_its_checkpoint(tmp_path):

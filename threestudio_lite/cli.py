@@ -144,9 +144,14 @@ def cmd_train_prior(args) -> None:
     config = TrainPriorConfig()
     changes = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("seed", args.seed),
                                  ("groups", args.groups), ("lr", args.lr), ("detail_weight", args.detail_weight),
-                                 ("light_direction_std", args.light_std), ("shading", args.shading))
+                                 ("light_direction_std", args.light_std), ("shading", args.shading),
+                                 ("elevation_range", args.elevation_range and tuple(args.elevation_range)),
+                                 ("init", args.init))
                if v is not None}
     config = replace(config, **changes)
+    if args.elevation_range and not -90 < args.elevation_range[0] < args.elevation_range[1] < 90:
+        raise UserError(f"--elevation-range {args.elevation_range[0]:g} {args.elevation_range[1]:g}: "
+                        "need -90 < LOW < HIGH < 90")
     if args.init and not (Path(args.init) / "unet").is_dir():
         raise UserError(f"--init {args.init}: not a prior folder (no unet/ inside)")
     if args.kind == "text":
@@ -318,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shading", choices=["lambertian", "normal"],
                    help="training renders' shading: lit colour, or world-space normals as colours (text-to-3D's "
                    "geometry prior; default lambertian)")
+    p.add_argument("--elevation-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                   help="elevations (degrees) of the training views (default -10 45)")
     p.add_argument("--resume", action="store_true", help="continue from --out's training checkpoint")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train_prior)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from ...data.cameras import CameraConfig
 from ...utils.images import grid, save_curves, save_png
-from ...utils.io import load_torch, save_torch
+from ...utils.io import load_torch, save_torch, write_text
 from ..base import noised
 from .data import WorldImages, render_world_images
 
@@ -46,8 +47,9 @@ class TrainPriorConfig:
     sample_every: int = 500
     checkpoint_every: int = 200
     seed: int = 0
-    # bfloat16 autocast halves the step time on CPUs with AVX512-BF16 (measured: 0.54 vs 1.06 s at batch 64).
-    bf16: bool = True
+    # bfloat16 autocast halves the step time on CPUs with AVX512-BF16 (measured: 0.54 vs 1.06 s at batch 64) and
+    # makes it 16x longer where oneDNN has no bf16 kernels (AVX2 EPYC: 25 s vs 1.5 s). None: use it where it is fast.
+    bf16: bool | None = None
     # Extra loss weight on the pixels of composites' thin parts and front markers (data.detail_masks).
     detail_weight: float = 10.0
     # Spread of the training renders' point light around the camera direction (the optimizer's sampler lights its
@@ -56,6 +58,22 @@ class TrainPriorConfig:
     # How the training renders are shaded: "lambertian" (lit colour) or "normal" (world-space normals as colours:
     # the geometry prior text-to-3D's normal SDS uses, README "The normal prior").
     shading: str = "lambertian"
+    # Elevations (degrees) of the training views; a prior asked about views outside this band is guessing
+    # (text-to-3D's normal prior is trained up to 70 deg so it has seen into cups, README "The normal prior").
+    elevation_range: tuple[float, float] = CameraConfig.elevation_range
+    # The prior folder the weights started from (fine-tuning), recorded with the config; the caller loads it.
+    init: str | None = None
+
+
+def training_cameras(config: TrainPriorConfig) -> CameraConfig:
+    """The random-view sampler of the training renders: the optimizer's, with the config's elevations and light."""
+    return CameraConfig(elevation_range=tuple(config.elevation_range), light_direction_std=config.light_direction_std)
+
+
+def cpu_bf16_is_fast() -> bool:
+    """Whether oneDNN has bfloat16 kernels for this CPU (AVX512 or newer); elsewhere bf16 autocast is emulated."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(check is not None and check())
 
 
 def noise_scheduler():
@@ -114,11 +132,12 @@ class Recipe:
 def train_prior(recipe: Recipe, config: TrainPriorConfig, out_dir: Path, resume: bool = False,
                 progress: bool = True, log=print) -> dict:
     out_dir = Path(out_dir)
+    write_text(out_dir / "training" / "config.json", json.dumps(asdict(config), indent=2))
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    data = render_world_images(config.groups, config.views_per_group, config.image_size,
-                               CameraConfig(light_direction_std=config.light_direction_std), config.seed, progress,
-                               shading=config.shading)
+    data = render_world_images(config.groups, config.views_per_group, config.image_size, training_cameras(config),
+                               config.seed, progress, shading=config.shading)
+    use_bf16 = cpu_bf16_is_fast() if config.bf16 is None else config.bf16
     modules = recipe.modules
     ema = copy.deepcopy(modules).requires_grad_(False)
     optimizer = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=0.0)
@@ -146,7 +165,7 @@ def train_prior(recipe: Recipe, config: TrainPriorConfig, out_dir: Path, resume:
         a = a_bar[t].view(-1, 1, 1, 1)
         x_t = noised(a, x0, noise)
         v = a.sqrt() * noise - (1 - a).sqrt() * x0
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             loss = recipe.loss(modules, data, index, x_t, t, v, generator).float()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
