@@ -102,6 +102,7 @@ def test_killed_run_resumes_to_the_same_result(tiny_text_prior_dir, tmp_path, mo
      "VSD needs a prior whose noise predictor is a diffusers UNet"),
     (["train-prior", "text", "--out", "{tmp}/x", "--init", "{tmp}/missing"], "not a prior folder"),
     (["train-prior", "text", "--out", "{tmp}/x", "--init", str(VIEW_PRIOR)], "not a text prior this recipe can start from"),
+    (["train-prior", "text", "--out", "{tmp}/x", "--elevation-range", "50", "10"], "need -90 < LOW < HIGH < 90"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     proc = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args], check=False)
