@@ -11,7 +11,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -47,8 +47,8 @@ class TrainPriorConfig:
     sample_every: int = 500
     checkpoint_every: int = 200
     seed: int = 0
-    # bfloat16 autocast halves the step time on CPUs with AVX512-BF16 (measured: 0.54 vs 1.06 s at batch 64) and
-    # makes it 16x longer where oneDNN has no bf16 kernels (AVX2 EPYC: 25 s vs 1.5 s). None: use it where it is fast.
+    # bfloat16 autocast halves the step time where oneDNN has bf16 kernels (AVX512: 0.54 vs 1.06 s at batch 64) and
+    # makes it 16x longer where it has none (AVX2 EPYC: 25 s vs 1.5 s). None: use it where it is fast.
     bf16: bool | None = None
     # Extra loss weight on the pixels of composites' thin parts and front markers (data.detail_masks).
     detail_weight: float = 10.0
@@ -132,12 +132,13 @@ class Recipe:
 def train_prior(recipe: Recipe, config: TrainPriorConfig, out_dir: Path, resume: bool = False,
                 progress: bool = True, log=print) -> dict:
     out_dir = Path(out_dir)
+    if config.bf16 is None:
+        config = replace(config, bf16=cpu_bf16_is_fast())
     write_text(out_dir / "training" / "config.json", json.dumps(asdict(config), indent=2))
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     data = render_world_images(config.groups, config.views_per_group, config.image_size, training_cameras(config),
                                config.seed, progress, shading=config.shading)
-    use_bf16 = cpu_bf16_is_fast() if config.bf16 is None else config.bf16
     modules = recipe.modules
     ema = copy.deepcopy(modules).requires_grad_(False)
     optimizer = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=0.0)
@@ -165,7 +166,7 @@ def train_prior(recipe: Recipe, config: TrainPriorConfig, out_dir: Path, resume:
         a = a_bar[t].view(-1, 1, 1, 1)
         x_t = noised(a, x0, noise)
         v = a.sqrt() * noise - (1 - a).sqrt() * x0
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
             loss = recipe.loss(modules, data, index, x_t, t, v, generator).float()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
