@@ -9,6 +9,7 @@ import torch
 
 from threestudio_lite.config import PriorConfig, load_config
 from threestudio_lite.data.cameras import CameraConfig
+from threestudio_lite.errors import UserError
 from threestudio_lite.priors.loading import has_shipped_prior, load_prior
 from threestudio_lite.systems.text_to_3d import TextTo3D, normal_maps
 
@@ -60,6 +61,20 @@ def test_normal_sds_is_loaded_only_when_weighted_and_its_gradient_reaches_the_ge
     total.backward()
     grads = [p.grad for p in scene.geometry.parameters() if p.grad is not None]
     assert grads and sum(g.abs().sum() for g in grads) > 0
+
+
+def test_normal_sds_on_the_first_views_only_costs_a_smaller_batch(tiny_normal_prior, monkeypatch):
+    """``normal_views`` N: only the step's first N views' normal maps reach the normal prior (its UNet's batch)."""
+    config = _config([f"normal_prior.path={tiny_normal_prior}", "stages.0.batch_size=3", "stages.0.normal_views=1"])
+    system = TextTo3D.create(config, torch.device("cpu"))
+    batches = []
+    predict = system.normal_prior.predict_noise
+    monkeypatch.setattr(system.normal_prior, "predict_noise", lambda x_t, *a: batches.append(len(x_t)) or predict(x_t, *a))
+    _, logs = system.loss(system.build_scene(0, None), config.stages[0], 0, 0.5, torch.Generator().manual_seed(0))
+    assert batches == [1] and logs["sds_normal"] > 0
+    with pytest.raises(UserError, match="normal_views"):
+        TextTo3D.create(_config([f"normal_prior.path={tiny_normal_prior}", "stages.0.normal_views=-1"]),
+                        torch.device("cpu"))
 
 
 def test_the_shipped_normal_prior_pulls_a_filled_mugs_lid_into_the_hollow():

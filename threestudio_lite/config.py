@@ -87,6 +87,9 @@ class StageConfig:
     text_guidance: SDSConfig = field(default_factory=SDSConfig)
     # Text-to-3D: the normal prior's SDS on the same random views' normal maps (weighted by loss.sds_normal).
     normal_guidance: SDSConfig = field(default_factory=SDSConfig)
+    # How many of each step's views get that normal SDS (0: all): the normal prior's guided UNet pass costs in
+    # proportion to its batch.
+    normal_views: int = 0
     loss: LossConfig = field(default_factory=LossConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 

@@ -33,6 +33,9 @@ class TextTo3D(DistillationSystem):
         """Check the prompt, load the text prior and, when some stage weights its SDS, the normal prior."""
         if not config.prompt.strip():
             raise UserError("the prompt is empty")
+        for i, stage in enumerate(config.stages):
+            if stage.normal_views < 0:
+                raise UserError(f"stages.{i}.normal_views must be 0 (all views) or more, got {stage.normal_views}")
         prior = load_prior(config.prior, config.prompt, config.camera, device)
         if not any(ever_positive(stage.loss.sds_normal) for stage in config.stages):
             return cls(config, prior)
@@ -46,6 +49,7 @@ class TextTo3D(DistillationSystem):
         weight = value_at(stage.loss.sds_normal, progress)
         if self.normal_prior is None or weight <= 0:
             return {}
-        cond = self.normal_prior.condition(self.config.prompt, cams, self.config.normal_prior.negative_prompt)
-        sds, _ = sds_loss(self.normal_prior, normal_maps(views), cond, stage.normal_guidance, progress, generator)
+        n = stage.normal_views or len(cams)
+        cond = self.normal_prior.condition(self.config.prompt, cams[:n], self.config.normal_prior.negative_prompt)
+        sds, _ = sds_loss(self.normal_prior, normal_maps(views)[:n], cond, stage.normal_guidance, progress, generator)
         return {"sds_normal": (weight, sds)}
