@@ -107,3 +107,23 @@ def test_sds_on_free_image_converges_to_an_image_of_the_set():
     nearest = int(dists.argmin())
     assert nearest in (2, 3), "converged to an image of the wrong caption"
     assert dists[nearest] < 0.03, f"RMSE to nearest image {dists[nearest]:.3f} (start {start / (3 * 64) ** 0.5:.3f})"
+
+
+def test_stepped_guidance_schedule_runs_one_branch_then_two(tiny_text_prior_dir, monkeypatch):
+    """The default preset's text guidance [[0, 1], [0.5, 1], [0.5, 3]]: unguided (one UNet batch of B) over the first
+    half, classifier-free guided (a batch of 2B) after; the gradient follows each half's scale."""
+    prior = DiffusersTextPrior(str(tiny_text_prior_dir), torch.device("cpu"))
+    batches = []
+    unguided = prior.unguided_eps
+    monkeypatch.setattr(prior, "unguided_eps", lambda x, t, e: batches.append(x.shape[0]) or unguided(x, t, e))
+    cams = make_cameras([0.0, 20.0], [0.0, 100.0], 2.8, 42.5, 16, 16)
+    cond = prior.condition("a red cube", cams, "")
+    config = SDSConfig(guidance_scale=[[0.0, 1.0], [0.5, 1.0], [0.5, 3.0]], t_min=0.02, t_max=0.98, weighting="sds")
+    for progress, scale, batch in ((0.25, 1.0, 2), (0.75, 3.0, 4)):
+        images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        calls = len(batches)
+        loss, _ = sds_loss(prior, images, cond, config, progress, torch.Generator().manual_seed(5))
+        loss.backward()
+        assert batches[calls:] == [batch]  # one UNet call per SDS step
+        fixed = SDSConfig(guidance_scale=scale, t_min=0.02, t_max=0.98, weighting="sds")
+        torch.testing.assert_close(images.grad, _hand_gradient(prior, images, cond, fixed, 5), rtol=1e-4, atol=1e-6)

@@ -149,11 +149,10 @@ class Trainer:
         latents, normals)."""
         cfg = self.config.trainer
         cams = self.orbit.orbit(cfg.val_views, cfg.val_resolution, cfg.val_resolution)
-        rows = []
         modes = ("albedo",) if self.config.stages[index].latent_renders else ("lambertian", "textureless")
-        for mode in modes:
-            rows.append(self.system.preview(scene.render(cams, [mode] * len(cams), progress=1.0)["rgb"]).cpu())
-        out = scene.render(cams, ["lambertian"] * len(cams), progress=1.0)
+        outs = [scene.render(cams, [mode] * len(cams), progress=1.0) for mode in modes]
+        rows = [self.system.preview(out["rgb"]).cpu() for out in outs]
+        out = outs[0]  # the normals do not depend on the shading mode
         normal_rgb = (out["normal"] * 0.5 + 0.5) * out["opacity"] + (1 - out["opacity"])
         rows.append(normal_rgb.cpu())
         path = self.run_dir / "val" / f"stage{index}-{self.config.stages[index].name}-step{step:06d}.png"
