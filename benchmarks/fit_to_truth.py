@@ -24,9 +24,11 @@ from threestudio_lite.trainer import build_optimizer, optimizer_step
 from threestudio_lite.world import composite, object_from_caption, render
 
 
-def fit(caption: str, resolution: int, steps: int, overrides: list[str]) -> dict:
+def fit(caption: str, resolution: int, steps: int | None, overrides: list[str]) -> dict:
+    """Scores of the fitted NeRF's exported mesh; ``steps`` None: the (overridden) preset's step count."""
     config = load_config("dreamfusion", overrides)
     stage = config.stages[0]
+    steps = steps or stage.steps
     obj = object_from_caption(caption)
     torch.manual_seed(config.seed)
     scene = NerfScene(stage)
@@ -54,5 +56,5 @@ if __name__ == "__main__":
         sys.exit(__doc__)
     caption = args[0]
     resolution = int(args[1]) if len(args) > 1 else 32
-    steps = int(args[2]) if len(args) > 2 else load_config("dreamfusion").stages[0].steps
-    print(caption, f"{resolution}x{resolution}", steps, "steps", args[3:], fit(caption, resolution, steps, args[3:]))
+    steps = int(args[2]) if len(args) > 2 else None
+    print(caption, f"{resolution}x{resolution}", args[2:], fit(caption, resolution, steps, args[3:]))
