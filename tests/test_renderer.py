@@ -116,3 +116,34 @@ def test_textureless_shading_of_a_sphere_matches_the_world_renderer_under_a_side
     shade_ours, shade_truth = ours["rgb"][0][inside], truth[0, ..., :3][inside]
     assert shade_truth.std() > 0.1  # the side light makes a real gradient of shading
     assert (shade_ours - shade_truth).abs().mean() < 0.03
+
+
+def test_scheduled_sample_step_refines_with_progress_and_matches_a_fixed_renderer():
+    """``num_samples`` as a schedule: at each progress the renderer places exactly the samples of a renderer fixed
+    at that schedule's value, so the second half of [[0, 32], [0.5, 32], [0.5, 64]] evaluates about twice the
+    first half's samples and renders what a 64-sample renderer renders."""
+    geo = sharp_sphere_volume()
+    cams = make_cameras([10.0, 40.0], [0.0, 130.0], 2.8, 42.5, 24, 24)
+    field = geo.snapshot(1.0)
+    scheduled = VolumeRenderer(RendererConfig(num_samples=[[0.0, 32.0], [0.5, 32.0], [0.5, 64.0]]))
+    scheduled.update_occupancy(field, 0, torch.Generator().manual_seed(0), progress=1.0)  # as _render's: same mask
+
+    def render(renderer, progress):
+        with torch.no_grad():
+            return renderer(field, Background(BackgroundConfig()), cams, ["lambertian"] * 2, MaterialConfig(),
+                            progress=progress)
+
+    early, late = render(scheduled, 0.25), render(scheduled, 0.75)
+    assert 1.7 < late["samples_evaluated"] / early["samples_evaluated"] < 2.3
+    fixed = _render(geo, RendererConfig(num_samples=64), cams)
+    assert late["samples_evaluated"] == fixed["samples_evaluated"]
+    torch.testing.assert_close(late["rgb"], fixed["rgb"], atol=1e-6, rtol=0)
+    assert (late["opacity"] - early["opacity"]).abs().mean() < 0.01  # the same sphere (edges graze differently)
+    for bad in (0.0, [[0.0, 48.0], [1.0, 0.0]]):
+        try:
+            VolumeRenderer(RendererConfig(num_samples=bad))
+        except ValueError as e:
+            assert "num_samples" in str(e)
+        else:
+            raise AssertionError(f"num_samples={bad!r} was accepted")
+

@@ -91,7 +91,7 @@ def measure(config: RunConfig, resolution: int = 64, repeats: int = 5) -> dict:
         sds_seconds = _timed(sds_step, repeats)
         results["renderers"][name] = {
             "render_fwd_bwd_ms": round(seconds * 1e3, 2),
-            "ray_samples_per_s": round(rays * renderer.num_samples / seconds),
+            "ray_samples_per_s": round(rays * scene.renderer.num_samples(1.0) / seconds),
             "samples_evaluated_per_view": round(statistics.mean(evaluated)),
             "sds_steps_per_s": round(1.0 / sds_seconds, 3),
         }

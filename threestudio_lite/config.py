@@ -113,6 +113,9 @@ class ExportConfig:
     mc_resolution: int = 128
     isosurface_density: float = 2.0
     surface_resolution: int = 48
+    # How "silhouette" meshes the level it chose: on that ``surface_resolution``³ tetrahedral grid, or by marching
+    # cubes on the finer ``mc_resolution``³ grid (a 64³ grid thickens walls thinner than two of its cells).
+    silhouette_mesher: Literal["tetrahedra", "marching-cubes"] = "tetrahedra"
     # Keep connected components with at least this fraction of the largest one's faces.
     min_component_fraction: float = 0.05
     # UV-unwrap (xatlas) and bake the albedo into a texture with a PBR material, instead of vertex colours.

@@ -43,6 +43,11 @@ def value_at(schedule: Schedule, progress: float) -> float:
     return schedule[-1][1]
 
 
+def schedule_values(schedule: Schedule) -> list[float]:
+    """Every value the schedule takes at its points (between them it interpolates, so these bound it)."""
+    return [float(schedule)] if isinstance(schedule, (int, float)) else [v for _, v in schedule]
+
+
 def ever_positive(schedule: Schedule) -> bool:
     """Whether the schedule is above zero anywhere (a loss it weights is then computed at some step)."""
-    return schedule > 0 if isinstance(schedule, (int, float)) else any(v > 0 for _, v in schedule)
+    return max(schedule_values(schedule)) > 0

@@ -16,6 +16,7 @@ import nerfacc
 import torch
 
 from ..data.cameras import Cameras
+from ..schedule import Schedule, schedule_values, value_at
 from .background import Background
 from .material import MaterialConfig, lambertian
 from .occupancy import OccupancyGrid
@@ -23,7 +24,9 @@ from .occupancy import OccupancyGrid
 
 @dataclass
 class RendererConfig:
-    num_samples: int = 64  # samples across the unit sphere's diameter (step = 2 / num_samples)
+    # Samples across the unit sphere's diameter (step = 2 / num_samples); a number or a schedule over the stage.
+    # Walls thinner than about two steps come out too thick: a jittered sample meets them only now and then.
+    num_samples: Schedule = 64.0
     occupancy: bool = True
     occupancy_resolution: int = 32
     occupancy_threshold: float = 0.01
@@ -57,49 +60,58 @@ class VolumeRenderer(torch.nn.Module):
     def __init__(self, config: RendererConfig):
         super().__init__()
         self.config = config
-        self.step_size = 2.0 / config.num_samples
+        if min(schedule_values(config.num_samples)) < 1:
+            raise ValueError(f"renderer.num_samples must be at least 1, got {config.num_samples!r}")
         self.occupancy = (
             OccupancyGrid(config.occupancy_resolution, config.occupancy_threshold) if config.occupancy else None
         )
 
-    def update_occupancy(self, field, step: int, generator: torch.Generator) -> None:
+    def num_samples(self, progress: float) -> int:
+        """Samples across the unit sphere's diameter at stage ``progress``."""
+        return max(1, round(value_at(self.config.num_samples, progress)))
+
+    def step_size(self, progress: float) -> float:
+        return 2.0 / self.num_samples(progress)
+
+    def update_occupancy(self, field, step: int, generator: torch.Generator, progress: float = 1.0) -> None:
         """Refresh the occupancy grid every ``occupancy_update_every`` steps (and at the first call)."""
         if self.occupancy is None:
             return
         if step % self.config.occupancy_update_every == 0 or not bool(self.occupancy.initialized):
-            self.occupancy.update(field.density, self.step_size, generator)
+            self.occupancy.update(field.density, self.step_size(progress), generator)
 
     def forward(
         self, field, background: Background, cameras: Cameras, shading: list[str], material: MaterialConfig,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, progress: float = 1.0,
     ) -> dict[str, torch.Tensor]:
         """Render ``field`` (a geometry snapshot with ``density`` and ``query``) from ``cameras``.
 
         ``shading`` gives each camera's mode (see material.SHADING_MODES); ``generator`` jitters the samples
-        (training), None places them at interval centres (evaluation)."""
+        (training), None places them at interval centres (evaluation); ``progress`` picks the sample step."""
         B, H, W = len(cameras), cameras.height, cameras.width
         origins, dirs = (x.reshape(-1, 3) for x in cameras.rays())
         device = origins.device
-        n_rays, n_samples = origins.shape[0], self.config.num_samples
+        n_rays, n_samples = origins.shape[0], self.num_samples(progress)
+        step_size = 2.0 / n_samples
         t_near, t_far, hit = intersect_unit_sphere(origins, dirs)
         ray_ids = hit.nonzero()[:, 0]
         o, d = origins[ray_ids], dirs[ray_ids]
         t_near, t_far = t_near[ray_ids], t_far[ray_ids]
 
         k = torch.arange(n_samples, device=device, dtype=torch.float32)
-        t_starts = t_near[:, None] + k * self.step_size
-        t_ends = t_starts + self.step_size
+        t_starts = t_near[:, None] + k * step_size
+        t_ends = t_starts + step_size
         if generator is None:
             jitter = torch.full_like(t_starts, 0.5)
         else:
             jitter = torch.rand(t_starts.shape, generator=generator).to(device)
-        t_mid = t_starts + jitter * self.step_size
+        t_mid = t_starts + jitter * step_size
         points = o[:, None, :] + d[:, None, :] * t_mid[..., None]
         keep = t_mid < t_far[:, None]
         if self.occupancy is not None:
             keep &= self.occupancy.query(points)
         if self.config.early_stop_transmittance > 0:
-            keep &= self._alive(field, points, keep)
+            keep &= self._alive(field, points, keep, step_size)
 
         rows, cols = keep.nonzero(as_tuple=True)
         samples = field.query(points[rows, cols])
@@ -140,10 +152,10 @@ class VolumeRenderer(torch.nn.Module):
         return out
 
     @torch.no_grad()
-    def _alive(self, field, points: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    def _alive(self, field, points: torch.Tensor, keep: torch.Tensor, step_size: float) -> torch.Tensor:
         """Samples whose transmittance (from a no-grad density pass) is still above the early-stop level."""
         rows, cols = keep.nonzero(as_tuple=True)
         tau = torch.zeros(keep.shape, device=points.device)
-        tau[rows, cols] = field.density(points[rows, cols]) * self.step_size
+        tau[rows, cols] = field.density(points[rows, cols]) * step_size
         transmittance = torch.exp(-(torch.cumsum(tau, dim=1) - tau))
         return transmittance > self.config.early_stop_transmittance

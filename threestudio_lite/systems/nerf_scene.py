@@ -64,7 +64,9 @@ class NerfScene(torch.nn.Module):
         if config.surface == "marching-cubes":
             return extract_mesh(field, config.mc_resolution, config.isosurface_density, config.min_component_fraction)
         dmtet = DMTet(DMTetConfig(resolution=config.surface_resolution)).to(self.background.color.device)
-        dmtet.init_from_scene(self)
+        level = dmtet.init_from_scene(self)
+        if config.silhouette_mesher == "marching-cubes":
+            return extract_mesh(field, config.mc_resolution, level, config.min_component_fraction)
         return colored_surface(*dmtet.mesh(), field, config.min_component_fraction)
 
     def field(self, progress: float):
@@ -78,6 +80,6 @@ class NerfScene(torch.nn.Module):
         """Render views; during training pass ``step`` and ``generator`` (occupancy refresh, jitter)."""
         field = self.field(progress)
         if step is not None:
-            self.renderer.update_occupancy(field, step, generator)
+            self.renderer.update_occupancy(field, step, generator, progress)
         return self.renderer(field, self.background, cameras.to(self.background.color.device), shading,
-                             self.material, generator)
+                             self.material, generator, progress)
