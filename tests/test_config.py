@@ -22,6 +22,7 @@ def test_preset_loads_and_overrides_apply():
     ("stages.0.steps=many", "stages.0.steps"),
     ("stages.0.guidance.t_max=[[0.5, 1.0], [0.2, 0.3]]", "stages.0.guidance.t_max"),
     ("export.surface=voxels", "export.surface: expected one of 'marching-cubes', 'silhouette'"),
+    ("stages.0.renderer.num_samples=[[0, 48], [1, 0]]", "stages.0.renderer.num_samples: at least 1"),
 ])
 def test_bad_overrides_name_the_key(override, fragment):
     with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):

@@ -121,10 +121,11 @@ def test_silhouette_export_finds_the_surface_of_a_soft_field_that_marching_cubes
     export = load_config("dreamfusion").export
     with pytest.raises(ExportError, match="never crosses 2"):
         soft.export_mesh(replace(export, surface="marching-cubes"))
-    mesh = soft.export_mesh(replace(export, surface="silhouette", surface_resolution=32))
+    export = replace(export, surface="silhouette", surface_resolution=32, silhouette_mesher="tetrahedra")
+    mesh = soft.export_mesh(export)
     assert mesh.is_watertight and mesh.visual.vertex_colors.shape == (len(mesh.vertices), 4)
     assert volumetric_iou_mesh(mesh, object_from_caption("an orange sphere"), resolution=64) > 0.65
-    crisp = _coarse_scene_of("a cyan torus").export_mesh(replace(export, surface="silhouette", surface_resolution=32))
+    crisp = _coarse_scene_of("a cyan torus").export_mesh(export)
     assert volumetric_iou_mesh(crisp, object_from_caption("a cyan torus"), resolution=64) > 0.8
 
 

@@ -119,9 +119,9 @@ def test_textureless_shading_of_a_sphere_matches_the_world_renderer_under_a_side
 
 
 def test_scheduled_sample_step_refines_with_progress_and_matches_a_fixed_renderer():
-    """``num_samples`` as a schedule: at each progress the renderer places exactly the samples of a renderer fixed
-    at that schedule's value, so the second half of [[0, 32], [0.5, 32], [0.5, 64]] evaluates about twice the
-    first half's samples and renders what a 64-sample renderer renders."""
+    """``num_samples`` as a schedule [[0, 32], [0.5, 32], [0.5, 64]]: at progress 0.75 the renderer places exactly
+    the samples of a fixed 64-sample renderer and renders its image; at 0.25 it evaluates about half as many. A NeRF
+    scene hands its render's progress on to the renderer (the same ratio through ``NerfScene.render``)."""
     geo = sharp_sphere_volume()
     cams = make_cameras([10.0, 40.0], [0.0, 130.0], 2.8, 42.5, 24, 24)
     field = geo.snapshot(1.0)
@@ -139,6 +139,16 @@ def test_scheduled_sample_step_refines_with_progress_and_matches_a_fixed_rendere
     assert late["samples_evaluated"] == fixed["samples_evaluated"]
     torch.testing.assert_close(late["rgb"], fixed["rgb"], atol=1e-6, rtol=0)
     assert (late["opacity"] - early["opacity"]).abs().mean() < 0.01  # the same sphere (edges graze differently)
+    from threestudio_lite.config import load_config
+    from threestudio_lite.systems.nerf_scene import NerfScene
+
+    stage = load_config("dreamfusion", ["stages.0.renderer.num_samples=[[0, 32], [0.5, 32], [0.5, 64]]",
+                                        "stages.0.geometry.resolutions=[8, 12]"]).stages[0]
+    scene = NerfScene(stage)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        counts = [scene.render(cams, ["lambertian"] * 2, p, step=1, generator=g)["samples_evaluated"] for p in (0.25, 0.75)]
+    assert 1.7 < counts[1] / counts[0] < 2.3
     for bad in (0.0, [[0.0, 48.0], [1.0, 0.0]]):
         try:
             VolumeRenderer(RendererConfig(num_samples=bad))

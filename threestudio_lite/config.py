@@ -22,7 +22,7 @@ from .priors.sds import SDSConfig
 from .renderers.background import BackgroundConfig
 from .renderers.material import MaterialConfig
 from .renderers.volume import RendererConfig
-from .schedule import Schedule
+from .schedule import Schedule, schedule_values
 
 
 @dataclass
@@ -107,14 +107,15 @@ class TrainerConfig:
 class ExportConfig:
     formats: list[str] = field(default_factory=lambda: ["glb", "obj"])
     # A NeRF's surface: "marching-cubes" at density ``isosurface_density`` on an ``mc_resolution``³ grid (enclosed
-    # empty space filled first), or "silhouette": marching tetrahedra on a ``surface_resolution``³ tetrahedral grid
-    # at the density level whose silhouettes match the NeRF's renders (geometry/surface_level.py).
+    # empty space filled first), or "silhouette": the density level whose silhouettes match the NeRF's renders,
+    # chosen by marching tetrahedra on a ``surface_resolution``³ grid (geometry/surface_level.py) and meshed as
+    # ``silhouette_mesher`` says.
     surface: Literal["marching-cubes", "silhouette"] = "marching-cubes"
     mc_resolution: int = 128
     isosurface_density: float = 2.0
     surface_resolution: int = 48
     # How "silhouette" meshes the level it chose: on that ``surface_resolution``³ tetrahedral grid, or by marching
-    # cubes on the finer ``mc_resolution``³ grid (a 64³ grid thickens walls thinner than two of its cells).
+    # cubes on the finer ``mc_resolution``³ grid (a tetrahedral grid thickens walls thinner than two of its cells).
     silhouette_mesher: Literal["tetrahedra", "marching-cubes"] = "tetrahedra"
     # Keep connected components with at least this fraction of the largest one's faces.
     min_component_fraction: float = 0.05
@@ -174,6 +175,10 @@ def load_config(preset: str, overrides: list[str] = ()) -> RunConfig:
     config = build(RunConfig, load_yaml(resolve_preset(preset)))
     config = apply_overrides(RunConfig, config, list(overrides)) if overrides else config
     check_stage_sequence(config.stages)
+    for i, stage in enumerate(config.stages):
+        if min(schedule_values(stage.renderer.num_samples)) < 1:
+            raise ConfigError(f"stages.{i}.renderer.num_samples: at least 1 sample per ray, got "
+                              f"{stage.renderer.num_samples!r}")
     return config
 
 

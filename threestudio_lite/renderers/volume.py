@@ -68,7 +68,7 @@ class VolumeRenderer(torch.nn.Module):
 
     def num_samples(self, progress: float) -> int:
         """Samples across the unit sphere's diameter at stage ``progress``."""
-        return max(1, round(value_at(self.config.num_samples, progress)))
+        return round(value_at(self.config.num_samples, progress))  # >= 1: every point is (checked at init)
 
     def step_size(self, progress: float) -> float:
         return 2.0 / self.num_samples(progress)
