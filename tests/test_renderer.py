@@ -6,6 +6,7 @@ import nerfacc
 import torch
 import torch.nn.functional as F
 
+from threestudio_lite.config import load_config
 from threestudio_lite.data.cameras import make_cameras
 from threestudio_lite.geometry.grid_encoding import (
     channels_last_table,
@@ -19,6 +20,7 @@ from threestudio_lite.geometry.implicit_volume import (
 from threestudio_lite.renderers.background import Background, BackgroundConfig
 from threestudio_lite.renderers.material import MaterialConfig
 from threestudio_lite.renderers.volume import RendererConfig, VolumeRenderer
+from threestudio_lite.systems.nerf_scene import NerfScene
 
 
 def sharp_sphere_volume(radius=0.6, resolutions=(16, 32, 64)):
@@ -139,9 +141,6 @@ def test_scheduled_sample_step_refines_with_progress_and_matches_a_fixed_rendere
     assert late["samples_evaluated"] == fixed["samples_evaluated"]
     torch.testing.assert_close(late["rgb"], fixed["rgb"], atol=1e-6, rtol=0)
     assert (late["opacity"] - early["opacity"]).abs().mean() < 0.01  # the same sphere (edges graze differently)
-    from threestudio_lite.config import load_config
-    from threestudio_lite.systems.nerf_scene import NerfScene
-
     stage = load_config("dreamfusion", ["stages.0.renderer.num_samples=[[0, 32], [0.5, 32], [0.5, 64]]",
                                         "stages.0.geometry.resolutions=[8, 12]"]).stages[0]
     scene = NerfScene(stage)
@@ -156,4 +155,3 @@ def test_scheduled_sample_step_refines_with_progress_and_matches_a_fixed_rendere
             assert "num_samples" in str(e)
         else:
             raise AssertionError(f"num_samples={bad!r} was accepted")
-

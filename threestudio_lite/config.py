@@ -22,7 +22,7 @@ from .priors.sds import SDSConfig
 from .renderers.background import BackgroundConfig
 from .renderers.material import MaterialConfig
 from .renderers.volume import RendererConfig
-from .schedule import Schedule, schedule_values
+from .schedule import Schedule
 
 
 @dataclass
@@ -175,10 +175,6 @@ def load_config(preset: str, overrides: list[str] = ()) -> RunConfig:
     config = build(RunConfig, load_yaml(resolve_preset(preset)))
     config = apply_overrides(RunConfig, config, list(overrides)) if overrides else config
     check_stage_sequence(config.stages)
-    for i, stage in enumerate(config.stages):
-        if min(schedule_values(stage.renderer.num_samples)) < 1:
-            raise ConfigError(f"stages.{i}.renderer.num_samples: at least 1 sample per ray, got "
-                              f"{stage.renderer.num_samples!r}")
     return config
 
 

@@ -89,7 +89,10 @@ def build(cls, data, where: str = ""):
         if key not in names:
             raise ConfigError(f"unknown config key '{path}'")
         kwargs[key] = _build_value(hints[key], value, path)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:  # a dataclass's own check of its values (``__post_init__``), named by its key
+        raise ConfigError(f"{where}.{e}" if where else str(e)) from None
 
 
 def to_dict(config) -> dict:

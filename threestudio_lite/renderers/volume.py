@@ -34,6 +34,10 @@ class RendererConfig:
     # Samples behind which transmittance is below this are skipped (0 turns the pre-pass off).
     early_stop_transmittance: float = 1e-3
 
+    def __post_init__(self):
+        if min(schedule_values(self.num_samples)) < 1:
+            raise ValueError(f"num_samples: at least 1 sample per ray, got {self.num_samples!r}")
+
 
 def intersect_unit_sphere(origins: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Entry and exit distances of unit-direction rays with the unit sphere, and whether they hit it."""
@@ -60,25 +64,20 @@ class VolumeRenderer(torch.nn.Module):
     def __init__(self, config: RendererConfig):
         super().__init__()
         self.config = config
-        if min(schedule_values(config.num_samples)) < 1:
-            raise ValueError(f"renderer.num_samples must be at least 1, got {config.num_samples!r}")
         self.occupancy = (
             OccupancyGrid(config.occupancy_resolution, config.occupancy_threshold) if config.occupancy else None
         )
 
     def num_samples(self, progress: float) -> int:
         """Samples across the unit sphere's diameter at stage ``progress``."""
-        return round(value_at(self.config.num_samples, progress))  # >= 1: every point is (checked at init)
-
-    def step_size(self, progress: float) -> float:
-        return 2.0 / self.num_samples(progress)
+        return round(value_at(self.config.num_samples, progress))  # >= 1: every point is (RendererConfig)
 
     def update_occupancy(self, field, step: int, generator: torch.Generator, progress: float = 1.0) -> None:
         """Refresh the occupancy grid every ``occupancy_update_every`` steps (and at the first call)."""
         if self.occupancy is None:
             return
         if step % self.config.occupancy_update_every == 0 or not bool(self.occupancy.initialized):
-            self.occupancy.update(field.density, self.step_size(progress), generator)
+            self.occupancy.update(field.density, 2.0 / self.num_samples(progress), generator)
 
     def forward(
         self, field, background: Background, cameras: Cameras, shading: list[str], material: MaterialConfig,
